@@ -1,0 +1,1 @@
+"""Airbyte source connector for Close.com."""
