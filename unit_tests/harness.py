@@ -1,0 +1,124 @@
+"""Run the connector in-process the way Airbyte does, and compare what it emits with the simulator's truth."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+
+from airbyte_cdk.models import (
+    AirbyteStateMessage,
+    ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteCatalogSerializer,
+    Type,
+)
+from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
+
+from source_close_com.run import SourceCloseCom
+
+
+def source(config: Optional[Mapping[str, Any]] = None, catalog=None, state=None) -> SourceCloseCom:
+    return SourceCloseCom(catalog=catalog, config=config, state=state)
+
+
+def run_discover(config: Mapping[str, Any]) -> EntrypointOutput:
+    return discover(source(config), dict(config), expecting_exception=True)
+
+
+def configured_catalog(
+    config: Mapping[str, Any],
+    streams: Optional[Iterable[str]] = None,
+    sync_mode: str = "full_refresh",
+) -> ConfiguredAirbyteCatalog:
+    """A configured catalog for the named streams (all by default) in the given sync mode where supported."""
+    output = run_discover(config)
+    wanted = set(streams) if streams is not None else None
+    entries = []
+    for stream in output.catalog.catalog.streams:
+        if wanted is not None and stream.name not in wanted:
+            continue
+        modes = [m.value for m in stream.supported_sync_modes]
+        mode = sync_mode if sync_mode in modes else "full_refresh"
+        entry: Dict[str, Any] = {
+            "stream": {
+                "name": stream.name,
+                "json_schema": stream.json_schema,
+                "supported_sync_modes": modes,
+                "source_defined_cursor": stream.source_defined_cursor,
+                "default_cursor_field": stream.default_cursor_field,
+                "source_defined_primary_key": stream.source_defined_primary_key,
+            },
+            "sync_mode": mode,
+            "destination_sync_mode": "append_dedup" if mode == "incremental" else "overwrite",
+        }
+        if mode == "incremental":
+            entry["cursor_field"] = stream.default_cursor_field
+            entry["primary_key"] = stream.source_defined_primary_key
+        entries.append(entry)
+    if wanted is not None:
+        missing = wanted - {e["stream"]["name"] for e in entries}
+        assert not missing, f"streams not in the catalog: {sorted(missing)}"
+    return ConfiguredAirbyteCatalogSerializer.load({"streams": entries})
+
+
+def run_read(
+    config: Mapping[str, Any],
+    catalog: ConfiguredAirbyteCatalog,
+    state: Optional[List[AirbyteStateMessage]] = None,
+    expect_errors: bool = False,
+) -> EntrypointOutput:
+    output = read(source(config, catalog, state), dict(config), catalog, state, expecting_exception=expect_errors)
+    if not expect_errors:
+        errors = output.errors
+        assert not errors, "the read failed: " + "; ".join(
+            str(e.trace.error.message) + " / " + str(e.trace.error.internal_message) for e in errors
+        )
+    return output
+
+
+@dataclass
+class ReadResult:
+    output: EntrypointOutput
+    records: Dict[str, List[dict]] = field(default_factory=lambda: defaultdict(list))
+    states: Dict[str, List[dict]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def final_state(self) -> List[AirbyteStateMessage]:
+        """The last state message of each stream, as a next sync would be given."""
+        last: Dict[str, AirbyteStateMessage] = {}
+        for message in self.output.state_messages:
+            last[message.state.stream.stream_descriptor.name] = message.state
+        return list(last.values())
+
+    def ids(self, stream: str) -> List[str]:
+        return [r["id"] for r in self.records[stream]]
+
+
+def sync(
+    config: Mapping[str, Any],
+    streams: Optional[Sequence[str]] = None,
+    sync_mode: str = "full_refresh",
+    state: Optional[List[AirbyteStateMessage]] = None,
+    catalog: Optional[ConfiguredAirbyteCatalog] = None,
+    expect_errors: bool = False,
+) -> ReadResult:
+    catalog = catalog or configured_catalog(config, streams, sync_mode)
+    output = run_read(config, catalog, state, expect_errors=expect_errors)
+    result = ReadResult(output=output)
+    for message in output.get_message_iterator():
+        if message.type == Type.RECORD:
+            result.records[message.record.stream].append(message.record.data)
+        elif message.type == Type.STATE:
+            stream_state = message.state.stream
+            result.states[stream_state.stream_descriptor.name].append(
+                dict(stream_state.stream_state.__dict__) if stream_state.stream_state else {}
+            )
+    return result
+
+
+def id_diff(emitted: Iterable[str], expected: Iterable[str]) -> str:
+    emitted_set, expected_set = set(emitted), set(expected)
+    missing = sorted(expected_set - emitted_set)
+    extra = sorted(emitted_set - expected_set)
+    return f"missing {len(missing)} {missing[:5]}, extra {len(extra)} {extra[:5]}"
