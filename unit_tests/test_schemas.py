@@ -471,3 +471,90 @@ def test_schemas_accept_mixed_close_timestamps():
             row = {"id": "x", "date_created": ts, "date_updated": ts}
             errs = [e.message for e in validator.iter_errors(copy.deepcopy(row))]
             assert not errs, (stream, ts, errs)
+
+
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?([+-]\d{2}:?\d{2}|Z)?$")
+
+
+def _format_sink(node, value, path, sink):
+    if not isinstance(node, dict):
+        return
+    if isinstance(value, str) and node.get("format") in ("date", "date-time"):
+        sink.append((path, node["format"], value))
+    if isinstance(value, dict):
+        for key, sub in (node.get("properties") or {}).items():
+            if key in value:
+                _format_sink(sub, value[key], f"{path}.{key}", sink)
+    elif isinstance(value, list):
+        for item in value:
+            _format_sink(node.get("items"), item, f"{path}[]", sink)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_declared_formats_match_data(scenario):
+    """A `date` field only ever carries YYYY-MM-DD; a `date-time` field carries a timestamp
+    (tz-aware or naive, with or without a fraction), never a bare date."""
+    _org, records, _errors = _scenario(scenario)
+    bad = defaultdict(set)
+    for stream, rows in records.items():
+        schema = _schema(stream)
+        for row in rows:
+            sink = []
+            _format_sink(schema, row, "$", sink)
+            for path, fmt, value in sink:
+                good = DATE_RE.match(value) if fmt == "date" else TIMESTAMP_RE.match(value)
+                if not good:
+                    bad[(stream, path, fmt)].add(value)
+    lines = [f"{s} {p} declared format {f} but got {sorted(v)[:3]}"
+             for (s, p, f), v in sorted(bad.items())]
+    assert not lines, "\n".join(lines)
+
+
+def _custom_value_ok(field_type: str, value) -> bool:
+    """Value typing of close-api.md §4.8 for one (non-list) custom field value."""
+    if value is None:
+        return True
+    if field_type == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not isinstance(value, str):
+        return False
+    if field_type == "date":
+        return bool(DATE_RE.match(value))
+    if field_type == "datetime":
+        return bool(TIMESTAMP_RE.match(value))
+    if field_type == "user":
+        return value.startswith("user_")
+    if field_type == "contact":
+        return value.startswith("cont_")
+    return True  # text, textarea, choices, hidden, custom_object: strings
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_custom_values_match_their_field_type(scenario):
+    """The connector types custom.cf_* columns from the field definitions at discover time:
+    every value sent must fit its definition's type."""
+    org, records, _errors = _scenario(scenario)
+    defs = {t: {d["id"]: d for d in org.truth(f"{t}_custom_fields")}
+            for t in ("lead", "contact", "opportunity", "activity")}
+    problems = set()
+
+    def check(stream, owner, obj, where):
+        for key, value in obj.items():
+            if not key.startswith("custom.cf_"):
+                continue
+            field = defs[owner].get(key[len("custom."):])
+            if field is None:
+                continue  # reported by test_list_custom_values_belong_to_multi_value_fields
+            for v in value if isinstance(value, list) else [value]:
+                if not _custom_value_ok(field.get("type"), v):
+                    problems.add(f"{stream} {where}.{key} ({field.get('type')} "
+                                 f"{field.get('name')!r}): {v!r}")
+
+    for stream, owner in CUSTOM_FIELD_OWNER.items():
+        for row in records.get(stream, []):
+            check(stream, owner, row, "$")
+            if stream == "leads":
+                for child_key, child_owner in NESTED_CUSTOM_OWNER.items():
+                    for child in row.get(child_key) or []:
+                        check(stream, child_owner, child, f"$.{child_key}[]")
+    assert not problems, "\n".join(sorted(problems))
