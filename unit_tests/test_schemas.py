@@ -77,6 +77,14 @@ EXTRA_STREAMS: dict[str, str | None] = {
     "deleted_records": "date_deleted",
 }
 
+# Properties that may be declared non-null: fields the connector itself always fills.
+NON_NULL_PROPERTIES = {
+    ("deleted_records", "$.id"),
+    ("deleted_records", "$.object_type"),
+    ("deleted_records", "$.object_id"),
+    ("deleted_records", "$.date_deleted"),
+}
+
 MONEY_KEYS = {
     "value",
     "expected_value",
@@ -204,6 +212,9 @@ def test_schema_is_valid_and_open(stream):
             problems.append(f"{p}: object without additionalProperties true")
         if "array" in types and not isinstance(node.get("items"), dict):
             problems.append(f"{p}: array without items")
+        is_property = not p.endswith("[]") and p != "$"
+        if is_property and "null" not in types and (stream, p) not in NON_NULL_PROPERTIES:
+            problems.append(f"{p}: not nullable (Close may send null)")
         if p.rsplit(".", 1)[-1].startswith("custom.cf_"):
             problems.append(f"{p}: hard-coded custom field value")
         if "pattern" in node:
@@ -247,15 +258,27 @@ def _mutate_all(org) -> list[str]:
     opportunities = list(org.truth("opportunities"))
     run({"action": "create", "object_type": "activity", "subtype": "email", "count": 3})
     run({"action": "create", "object_type": "activity", "subtype": "call", "count": 2})
+    run({"action": "create", "object_type": "activity", "subtype": "custom", "count": 2})
+    run({"action": "create", "object_type": "activity", "subtype": "status_change/opportunity"})
+    run({"action": "create", "object_type": "task", "subtype": "incoming_email"})
+    run({"action": "create", "object_type": "task", "subtype": "lead", "count": 2})
+    run({"action": "create", "object_type": "custom_field", "subtype": "contact"})
     run({"action": "create", "object_type": "lead", "count": 2})
+    run({"action": "create", "object_type": "contact", "count": 2})
+    run({"action": "create", "object_type": "opportunity", "count": 2})
     if leads:
         run({"action": "update", "object_type": "lead", "id": leads[0]["id"]})
     if contacts:
         run({"action": "update", "object_type": "contact", "id": contacts[0]["id"]})
     if opportunities:
         run({"action": "update", "object_type": "opportunity", "id": opportunities[0]["id"]})
+    run({"action": "update", "object_type": "activity", "subtype": "call", "count": 2})
+    run({"action": "update", "object_type": "task", "subtype": "lead", "count": 2})
     if len(leads) > 1:
         run({"action": "delete", "object_type": "lead", "id": leads[-1]["id"]})
+    if len(contacts) > 1:
+        run({"action": "delete", "object_type": "contact", "id": contacts[1]["id"]})
+    run({"action": "delete", "object_type": "activity", "subtype": "email", "count": 2})
     return errors
 
 
