@@ -164,8 +164,22 @@ def follow_refs(node: Dict[str, Any], document: Dict[str, Any]) -> Dict[str, Any
     target: Any = document
     for part in node["$ref"].lstrip("#/").split("/"):
         target = target[part]
-    own = {key: value for key, value in node.items() if key != "$ref"}
-    return {**follow_refs(target, document), **own}
+    base = follow_refs(target, document)
+    merged = {**base, **{key: value for key, value in node.items() if key != "$ref"}}
+    if "$parameters" in base and "$parameters" in node:
+        merged["$parameters"] = {**base["$parameters"], **node["$parameters"]}
+    return merged
+
+
+def stream_names() -> List[str]:
+    """The manifest's stream names, given inline or through ``$parameters`` as the CDK accepts both."""
+    document = manifest()
+    names = []
+    for stream in document["streams"]:
+        resolved = follow_refs(stream, document)
+        names.append(resolved.get("name") or resolved.get("$parameters", {}).get("name"))
+    assert all(names), "a manifest stream has no name"
+    return names
 
 
 def components_messages() -> List[str]:
@@ -351,7 +365,7 @@ def test_metadata_matches_pyproject_dockerfile_and_manifest() -> None:
 # docs/close-com.md
 # --------------------------------------------------------------------------------------------------------------
 def test_docs_list_every_stream_of_the_manifest() -> None:
-    names = [stream["name"] for stream in manifest()["streams"]]
+    names = stream_names()
     assert len(names) == len(set(names))
     rows = table_rows(markdown_section(docs_text(), "Supported streams"))
     documented = [re.fullmatch(r"`(\w+)`", row[0]).group(1) for row in rows]
@@ -360,7 +374,11 @@ def test_docs_list_every_stream_of_the_manifest() -> None:
         f"not in the manifest: {sorted(set(documented) - set(names))}"
     )
     document = manifest()
-    incremental = {s["name"] for s in document["streams"] if "incremental_sync" in follow_refs(s, document)}
+    incremental = {
+        name
+        for name, stream in zip(names, document["streams"])
+        if "incremental_sync" in follow_refs(stream, document)
+    }
     for row in rows:
         stream = row[0].strip("`")
         assert ("I" in row[2].split(", ")) == (stream in incremental), f"sync modes of {stream}: {row[2]}"
