@@ -277,9 +277,7 @@ class SimulatorServer:
         self.base_url = ""
         self._runner: web.AppRunner | None = None
         self._build_org()
-        if restricted is True:  # one restricted key with the usual forbidden endpoints
-            restricted = {f"{self.org.api_key}_restricted": DEFAULT_RESTRICTED_PREFIXES}
-        self.options.restricted_keys = parse_restricted_keys(restricted)
+        self.options.restricted_keys = self._restricted(restricted)
         self._refresh_keys()
 
     # -- organisation and keys --
@@ -291,6 +289,11 @@ class SimulatorServer:
         self.api = self._api_cls(self.org, max_skip=self._initial_max_skip, max_limit=self._max_limit)
         self._groups.clear()
         self._refresh_keys()
+
+    def _restricted(self, value: Any) -> dict[str, tuple[str, ...]]:
+        if value is True:  # one restricted key, forbidden on the usual paid-plan/admin endpoints
+            return {f"{self.org.api_key}_restricted": DEFAULT_RESTRICTED_PREFIXES}
+        return parse_restricted_keys(value)
 
     def _refresh_keys(self) -> None:
         self.keys = {self.org.api_key, *self.options.extra_keys, *self.options.restricted_keys}
@@ -320,7 +323,7 @@ class SimulatorServer:
             raise ValueError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
         updates = {k: v for k, v in changes.items() if k not in ("faults", "max_skip")}
         if "restricted_keys" in updates:
-            updates["restricted_keys"] = parse_restricted_keys(updates["restricted_keys"])
+            updates["restricted_keys"] = self._restricted(updates["restricted_keys"])
         if "extra_keys" in updates:
             updates["extra_keys"] = tuple(updates["extra_keys"] or ())
         candidate = replace(self.options, **updates)
