@@ -106,11 +106,15 @@ def dump(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        asyncio.run(serve(args))
-    else:
-        dump(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            asyncio.run(serve(args))
+        else:
+            dump(args)
+    except (ValueError, OSError) as exc:  # bad option values, port in use: a message, not a traceback
+        parser.error(str(exc))
     return 0
 
 

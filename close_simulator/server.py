@@ -262,7 +262,7 @@ class SimulatorServer:
         self.scale = scale
         self.anchor = anchor
         self._max_limit = max_limit
-        self._initial_max_skip = max_skip
+        self._max_skip = max_skip
         restricted = options.pop("restricted_keys", None)
         options["extra_keys"] = tuple(options.get("extra_keys") or ())
         self.options = Options(**options)
@@ -286,7 +286,7 @@ class SimulatorServer:
         self.org = self._organization_cls(seed=self.seed, scale=self.scale, anchor=self.anchor)
         # Keep the anchor the organisation settled on, so a reset rebuilds the very same data.
         self.anchor = getattr(self.org, "anchor", self.anchor)
-        self.api = self._api_cls(self.org, max_skip=self._initial_max_skip, max_limit=self._max_limit)
+        self.api = self._api_cls(self.org, max_skip=self._max_skip, max_limit=self._max_limit)
         self._groups.clear()
         self._refresh_keys()
 
@@ -336,8 +336,8 @@ class SimulatorServer:
         if "rps" in changes or "org_rps" in changes:
             self.limiter.rps, self.limiter.org_rps = candidate.rps, candidate.org_rps
             self.limiter.reset()
-        if "max_skip" in changes:
-            self.api.max_skip = changes["max_skip"]
+        if "max_skip" in changes:  # kept across reset(), like every other setting
+            self._max_skip = self.api.max_skip = changes["max_skip"]
         if "recent_limit" in changes:
             self.stats.recent_limit = candidate.recent_limit
         self._refresh_keys()

@@ -483,6 +483,7 @@ def test_control_endpoints_over_http(lab):
     reset = requests.post(base + "reset", timeout=30).json()  # nothing was mutated: a cheap rebuild
     assert reset["ok"] and reset["config"]["api_key"] == sim.api_key
     assert requests.get(base + "stats", timeout=5).json()["totals"]["requests"] == 0
+    assert requests.get(base + "config", timeout=5).json()["max_skip"] == 50  # settings survive a reset
 
 
 def test_simulator_api_surface(make_simulator):
