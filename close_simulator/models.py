@@ -132,6 +132,8 @@ _SCALE_CONFIG = {
         "burst": {"leads": 300, "email": 1000, "other": 50}, "recent_burst": {"leads": 40, "other": 30},
     },
 }
+_OUT_STATUSES = ("sent", "sent", "sent", "sent", "draft", "scheduled", "error")
+
 _SCALE_CONFIG["large"] = {
     **_SCALE_CONFIG["medium"],
     "activities": {**_SCALE_CONFIG["medium"]["activities"], "email": 1_000_000},
@@ -555,6 +557,8 @@ class Organization:
         self.organization_name = company_name(rng)
         self.activity_id_base = 62 ** 8 * (5 + rng.randrange(40))
         self._slug_cache: dict[str, str] = {}
+        self._body_cache: dict[tuple, tuple] = {}
+        self._who_cache: dict[str, str] = {}
         pool_rng = self._rng("id-pool")
         self._id_pool = [rand_chars(pool_rng, 43) for _ in range(4096)]
         self._plan_bursts()
@@ -859,6 +863,7 @@ class Organization:
             for typ in (CONNECTED_ACCOUNT_TYPES[i % 3],) if i >= 3 else (CONNECTED_ACCOUNT_TYPES[i],):
                 self.connected_accounts.append(self._connected_account(rng, typ, u))
         self.connected_accounts.sort(key=lambda a: (a["date_created"], a["id"]))
+        self._email_account_id = self.connected_accounts[0]["id"]
         self.bulk_actions = {}
         for kind, prefix in BULK_KINDS.items():
             out = []
@@ -930,7 +935,10 @@ class Organization:
         return prefix + self._id_pool[rng.randrange(4096)][:n]
 
     def _who(self, user: dict) -> str:
-        return f'{user["first_name"]} {user["last_name"]}'
+        out = self._who_cache.get(user["id"])
+        if out is None:
+            out = self._who_cache[user["id"]] = f'{user["first_name"]} {user["last_name"]}'
+        return out
 
     def build_contact(self, rng: random.Random, lead_id: str, company: str, created: int, updated: int,
                       contact_ids_hint: list[str]) -> dict:
@@ -1114,39 +1122,8 @@ class Organization:
                             "latest_emails": [{"id": self.quick_id(rng, "acti_"), "direction": "incoming" if incoming else "outgoing",
                                                "subject": subject, "sender": sender, "to": [to], "date_sent": c_str}]})
             else:
-                body = rng.choice(EMAIL_BODIES).format(first=first, sender=user["first_name"])
-                status = "inbox" if incoming else rng.choice(["sent", "sent", "sent", "sent", "draft", "scheduled", "error"])
-                sent = c_str if status in ("inbox", "sent") else None
-                msg_id = f"<{rng.getrandbits(96):024x}@mail.{domain if incoming else 'close.com'}>"
-                opens = [] if incoming or rng.random() < 0.5 else [
-                    {"ip_address": f"203.0.113.{rng.randint(1, 254)}", "opened_at": fmt_tz_ms(min(updated, created + 3600_000_000)),
-                     "opened_by": email, "user_agent": "Mozilla/5.0"}]
-                tmpl = rng.choice(self.email_templates) if not incoming and rng.random() < 0.3 else None
-                seq = rng.choice(self.sequences) if not incoming and rng.random() < 0.15 else None
-                thread_store = self.activity_stores.get("emailthread")
-                thread_id = None
-                if thread_store is not None and thread_store.n:
-                    k = max(1, bisect_right(thread_store.times, created))
-                    thread_id = thread_store.id_of(mix2(thread_store.salt2, created) % k)
-                rec.update({
-                    "direction": "incoming" if incoming else "outgoing", "status": status, "subject": subject,
-                    "sender": sender, "to": [to], "cc": [], "bcc": [], "body_text": body,
-                    "body_html": "<div>" + body.replace("\n", "<br>") + "</div>", "body_preview": body[:100].replace("\n", " "),
-                    "body_text_quoted": [{"text": body, "expand": True}], "body_html_quoted": [],
-                    "thread_id": thread_id, "message_ids": [msg_id], "references": [], "in_reply_to_id": None,
-                    "envelope": {"from": [{"name": "", "email": sender}], "sender": [{"name": "", "email": sender}],
-                                 "to": [{"name": "", "email": to}], "cc": [], "bcc": [], "reply_to": [],
-                                 "subject": subject, "date": sent, "message_id": msg_id, "in_reply_to": None,
-                                 "is_autoreply": False},
-                    "attachments": [], "opens": opens, "opens_summary": f"Opened {len(opens)} time(s)" if opens else None,
-                    "has_reply": rng.random() < 0.3, "date_sent": sent,
-                    "date_scheduled": fmt(created + DAY) if status == "scheduled" else None,
-                    "email_account_id": self.connected_accounts[0]["id"], "send_as_id": None,
-                    "template_id": tmpl["id"] if tmpl else None, "template_name": tmpl["name"] if tmpl else None,
-                    "sequence_id": seq["id"] if seq else None, "sequence_name": seq["name"] if seq else None,
-                    "sequence_subscription_id": self.quick_id(rng, "sub_", 22) if seq else None,
-                    "bulk_email_action_id": None, "followup_sequence_id": None, "followup_sequence_delay": None,
-                    "need_smtp_credentials": False, "send_attempts": [] if incoming else [{"error_class": None, "date": sent}]})
+                rec.update(self._email_fields(rng, created, updated, c_str, incoming, subject, sender, to, email,
+                                              first, user, domain))
         elif kind in ("call", "sms"):
             inbound = rng.random() < 0.35
             remote = contact[3] if contact and contact[3] else f"+1{rng.randrange(2012000000, 9899999999)}"
@@ -1225,6 +1202,53 @@ class Organization:
                         "pinned": False})
             rec.update(self.custom_values(rng, defs, [c[0] for c in contacts], created, self.anchor_us, fill=0.8))
         return rec
+
+    def _email_bodies(self, idx: int, first: str, sender: str) -> tuple:
+        """Body variants are few; rendering them once per (template, names) keeps derivation cheap."""
+        key = (idx, first, sender)
+        out = self._body_cache.get(key)
+        if out is None:
+            if len(self._body_cache) > 50_000:
+                self._body_cache.clear()
+            body = EMAIL_BODIES[idx].format(first=first, sender=sender)
+            out = self._body_cache[key] = (body, "<div>" + body.replace("\n", "<br>") + "</div>",
+                                           body[:100].replace("\n", " "))
+        return out
+
+    def _email_fields(self, rng, created: int, updated: int, c_str: str, incoming: bool, subject: str,
+                      sender: str, to: str, email: str, first: str, user: dict, domain: str) -> dict:
+        body, body_html, preview = self._email_bodies(rng.randrange(len(EMAIL_BODIES)), first, user["first_name"])
+        status = "inbox" if incoming else _OUT_STATUSES[rng.randrange(7)]
+        sent = c_str if status in ("inbox", "sent") else None
+        msg_id = f"<{rng.getrandbits(96):024x}@mail.{domain if incoming else 'close.com'}>"
+        opens = [] if incoming or rng.random() < 0.5 else [
+            {"ip_address": f"203.0.113.{rng.randint(1, 254)}", "opened_at": fmt_tz_ms(min(updated, created + 3600_000_000)),
+             "opened_by": email, "user_agent": "Mozilla/5.0"}]
+        tmpl = self.email_templates[rng.randrange(len(self.email_templates))] if not incoming and rng.random() < 0.3 else None
+        seq = self.sequences[rng.randrange(len(self.sequences))] if not incoming and rng.random() < 0.15 else None
+        thread_store = self.activity_stores.get("emailthread")
+        thread_id = None
+        if thread_store is not None and thread_store.n:
+            k = max(1, bisect_right(thread_store.times, created))
+            thread_id = thread_store.id_of(mix2(thread_store.salt2, created) % k)
+        sender_l, to_l = [{"name": "", "email": sender}], [{"name": "", "email": to}]
+        return {
+            "direction": "incoming" if incoming else "outgoing", "status": status, "subject": subject,
+            "sender": sender, "to": [to], "cc": [], "bcc": [], "body_text": body, "body_html": body_html,
+            "body_preview": preview, "body_text_quoted": [{"text": body, "expand": True}], "body_html_quoted": [],
+            "thread_id": thread_id, "message_ids": [msg_id], "references": [], "in_reply_to_id": None,
+            "envelope": {"from": sender_l, "sender": sender_l, "to": to_l, "cc": [], "bcc": [], "reply_to": [],
+                         "subject": subject, "date": sent, "message_id": msg_id, "in_reply_to": None,
+                         "is_autoreply": False},
+            "attachments": [], "opens": opens, "opens_summary": f"Opened {len(opens)} time(s)" if opens else None,
+            "has_reply": rng.random() < 0.3, "date_sent": sent,
+            "date_scheduled": fmt_tz_auto(created + DAY) if status == "scheduled" else None,
+            "email_account_id": self._email_account_id, "send_as_id": None,
+            "template_id": tmpl["id"] if tmpl else None, "template_name": tmpl["name"] if tmpl else None,
+            "sequence_id": seq["id"] if seq else None, "sequence_name": seq["name"] if seq else None,
+            "sequence_subscription_id": self.quick_id(rng, "sub_", 22) if seq else None,
+            "bulk_email_action_id": None, "followup_sequence_id": None, "followup_sequence_delay": None,
+            "need_smtp_credentials": False, "send_attempts": [] if incoming else [{"error_class": None, "date": sent}]}
 
     # -------------------------------------------------------------------------- leads & children
 
@@ -1729,6 +1753,7 @@ class Organization:
                       "task": {"is_complete": not old.get("is_complete")}}[otype]
         new = {**old, **{k: v for k, v in fields.items() if k not in ("id", "_type", "contacts", "opportunities", "tasks")},
                "date_updated": fmt_tz_ms(now)}
+        self._derived_labels(otype, new, fields)
         if otype == "lead":
             names = {d["id"]: d["name"] for d in self.fields_for("lead")}
             custom = dict(new.get("custom") or {})
@@ -1746,6 +1771,22 @@ class Organization:
         if otype != "lead":
             self._bump_lead(lead_id, now)
         return data
+
+    def _derived_labels(self, otype: str, rec: dict, fields: dict) -> None:
+        """Keep denormalised labels in step with the ids a change sets (as Close does)."""
+        if "status_id" in fields:
+            pool = self.lead_statuses if otype == "lead" else self.opportunity_statuses
+            st = next((x for x in pool if x["id"] == fields["status_id"]), None)
+            if st is not None:
+                rec["status_label"] = st["label"]
+                if otype == "opportunity":
+                    rec.update({"status_display_name": st["label"], "status_type": st["type"],
+                                "pipeline_id": st["pipeline_id"],
+                                "pipeline_name": self.pipeline_by_id[st["pipeline_id"]]["name"]})
+        if otype == "lead" and "name" in fields and "display_name" not in fields:
+            rec["display_name"] = fields["name"] or ""
+        if otype == "contact" and "name" in fields and "display_name" not in fields:
+            rec["display_name"] = fields["name"] or ""
 
     def _delete(self, rng, otype, rid, now, events) -> dict:
         if otype == "custom_field":
