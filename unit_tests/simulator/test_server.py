@@ -9,7 +9,6 @@ import base64
 import concurrent.futures as cf
 import http.client
 import json
-import math
 import re
 import subprocess
 import sys
@@ -168,8 +167,8 @@ def test_latency_does_not_serialise_concurrent_requests(lab):
         statuses = list(pool.map(lambda _: get(sim, "me/").status_code, range(10)))
     elapsed = time.monotonic() - start
     assert statuses == [200] * 10
+    # All ten were being served at once: none waited for another's latency to pass.
     assert sim.stats()["paths"]["me/"]["peak_concurrency"] == 10
-    assert elapsed < 3 * 0.3  # ten in a row would take 3 s
     assert elapsed >= 0.3
 
 
@@ -254,13 +253,13 @@ def test_legacy_429_body(lab):
 
 
 def test_fractional_reset(lab):
-    sim = lab(rps=4, org_rps=None, fractional_reset=True, legacy_429_body=True)
-    refused = burst(sim, 5)[4]
+    sim = lab(rps=2, org_rps=None, fractional_reset=True, legacy_429_body=True)
+    refused = burst(sim, 3)[2]
     assert refused.status_code == 429
     reset = ratelimit(refused)[2]
-    assert "." in reset and 0 < float(reset) <= 0.25
+    assert "." in reset and 0 < float(reset) <= 0.5
     assert refused.headers["Retry-After"] == "1"
-    assert 0 < refused.json()["error"]["rate_reset"] <= 0.25
+    assert 0 < refused.json()["error"]["rate_reset"] <= 0.5
     time.sleep(float(reset) + 0.02)
     assert get(sim, "me/").status_code == 200  # the token came back when reset said
 
@@ -406,8 +405,7 @@ def test_429_fault_burst_by_schedule(lab):
     sim = lab(rps=100, org_rps=None, faults=[{"kind": "429", "path": "me/", "nth": [2], "burst": 2}])
     codes = [r.status_code for r in burst(sim, 6)]
     assert codes == [200, 429, 429, 429, 200, 200]
-    refused = get(sim, "me/")  # the burst is over
-    assert refused.status_code == 200
+    assert get(sim, "me/").status_code == 200  # the burst is over
     stats = sim.stats()
     assert stats["totals"]["429"] == 3 and stats["totals"]["faults"] == {"429": 3}
 
@@ -570,8 +568,7 @@ def test_same_seed_same_truth_and_pages(make_simulator):
     from close_simulator.models import STREAMS
 
     first, second = make_simulator(**NO_LIMIT, seed=11), make_simulator(**NO_LIMIT, seed=11)
-    anchor_free = [s for s in STREAMS][:8]
-    for stream in anchor_free:
+    for stream in STREAMS:
         assert first.truth(stream) == second.truth(stream), stream
     assert first.api_key == second.api_key
     assert get(first, PAGE, _limit=10).json() == get(second, PAGE, _limit=10).json()
