@@ -122,3 +122,10 @@ def id_diff(emitted: Iterable[str], expected: Iterable[str]) -> str:
     missing = sorted(expected_set - emitted_set)
     extra = sorted(emitted_set - expected_set)
     return f"missing {len(missing)} {missing[:5]}, extra {len(extra)} {extra[:5]}"
+
+
+def output_text(output: EntrypointOutput) -> str:
+    """Everything the connector emitted, serialised as the platform would read it (for secret scans)."""
+    from airbyte_cdk.models import AirbyteMessageSerializer
+
+    return "\n".join(json.dumps(AirbyteMessageSerializer.dump(m)) for m in output.get_message_iterator())

@@ -12,10 +12,10 @@ import yaml
 from airbyte_cdk.models import FailureType, Status, TraceType
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command
 
-from unit_tests.harness import run_discover, source
+from unit_tests.harness import output_text, run_discover, source
 
 MANIFEST = yaml.safe_load(Path("source_close_com/manifest.yaml").read_text())
-STREAM_NAMES = [s["name"] for s in MANIFEST["streams"]]
+STREAM_NAMES = [s["$parameters"]["name"] for s in MANIFEST["streams"]]
 
 
 def run(command: str, config=None) -> EntrypointOutput:
@@ -59,7 +59,7 @@ def test_check_rejected_key_says_what_to_do(simulator):
     status = connection_status(output)
     assert status.status == Status.FAILED
     assert "API key" in status.message and "401" in status.message
-    assert bad_key not in "\n".join(output._messages)
+    assert bad_key not in output_text(output)
 
 
 def test_check_unreachable_host():
