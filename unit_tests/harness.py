@@ -103,6 +103,8 @@ def sync(
     catalog: Optional[ConfiguredAirbyteCatalog] = None,
     expect_errors: bool = False,
 ) -> ReadResult:
+    # The simulator in tests has no rate limit unless a test sets one; pace only where a test says so.
+    config = {"requests_per_second": 500, **config}
     catalog = catalog or configured_catalog(config, streams, sync_mode)
     output = run_read(config, catalog, state, expect_errors=expect_errors)
     result = ReadResult(output=output)

@@ -39,7 +39,7 @@ def state_value(result, stream: str) -> datetime:
 @pytest.fixture()
 def mutated_pair(make_simulator):
     """A first incremental sync, mutations of every incremental object, and a second sync from its state."""
-    sim = make_simulator(seed=7, scale="small")
+    sim = make_simulator(seed=7, scale="small", rps=None, org_rps=None)
     config = sim.config()
     streams = [*WINDOWED_STREAMS, "events"]
     first = sync(config, streams, sync_mode="incremental")
@@ -92,7 +92,7 @@ def test_state_moves_forward_and_never_past_the_sync_start(mutated_pair):
 
 
 def test_unchanged_leads_cost_a_handful_of_requests(make_simulator):
-    sim = make_simulator(seed=7, scale="small")
+    sim = make_simulator(seed=7, scale="small", rps=None, org_rps=None)
     first = sync(sim.config(), ["leads", "contacts"], sync_mode="incremental")
     assert len(first.ids("leads")) == len(sim.truth("leads"))
     sim.reset_stats()
@@ -107,8 +107,8 @@ def test_unchanged_leads_cost_a_handful_of_requests(make_simulator):
 
 def test_no_window_is_truncated_by_max_skip(make_simulator):
     """With max_skip far below the rows of a window (and bursts of equal timestamps), every row arrives."""
-    sim = make_simulator(seed=7, scale="small", max_skip=200)
-    config = sim.config()
+    sim = make_simulator(seed=7, scale="small", max_skip=300, rps=None, org_rps=None)
+    config = sim.config(window_days=3650)  # one window holding every row of a stream
     result = sync(config, WINDOWED_STREAMS, sync_mode="incremental")
     for stream in WINDOWED_STREAMS:
         expected = [r["id"] for r in sim.truth(stream, start_date=config["start_date"])]
