@@ -1,0 +1,93 @@
+"""Faults Close and the network cause, errors a person must act on, secrets, and the shared request budget."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from airbyte_cdk.models import FailureType, TraceType
+
+from unit_tests.harness import id_diff, output_text, sync
+
+NO_LIMIT = {"rps": None, "org_rps": None}
+
+
+def assert_truth(sim, result, stream):
+    expected = [r["id"] for r in sim.truth(stream, start_date="2021-01-01")]
+    assert set(result.ids(stream)) == set(expected), f"{stream}: " + id_diff(result.ids(stream), expected)
+
+
+def waits_after_429(sim, path):
+    """Seconds between each 429 on `path` and the request that followed it."""
+    recent = sim.stats()["paths"][path]["recent"]
+    return [b["t"] - a["t"] for a, b in zip(recent, recent[1:]) if a["status"] == 429]
+
+
+@pytest.mark.parametrize(
+    "options, reset",
+    [
+        ({"header_style": "standard"}, 1.0),
+        ({"header_style": "lower-semicolon"}, 1.0),
+        ({"fractional_reset": True}, 0.4),
+        ({"legacy_429_body": True}, 1.0),
+    ],
+)
+def test_a_429_waits_what_close_says_then_retries_the_same_request(make_simulator, options, reset):
+    fault = {"kind": "429", "path": "user/", "nth": [1], "burst": 0, "reset": reset}
+    sim = make_simulator(**NO_LIMIT, faults=[fault], **options)
+    result = sync(sim.config(), ["users"])
+    assert_truth(sim, result, "users")
+    waits = waits_after_429(sim, "user/")
+    assert waits, "no 429 was served: the test proves nothing"
+    assert all(reset * 0.9 <= w <= reset + 2.0 for w in waits), waits
+
+
+@pytest.mark.parametrize("kind", ["500", "502", "503", "504", "drop", "truncated", "invalid"])
+def test_transient_faults_are_retried_and_lose_nothing(make_simulator, kind):
+    sim = make_simulator(**NO_LIMIT, faults=[{"kind": kind, "path": "activity/email/", "nth": [2, 3]}])
+    result = sync(sim.config(window_days=3650), ["email_activities"])
+    assert_truth(sim, result, "email_activities")
+    assert sim.stats()["totals"]["faults"].get(kind, 0) == 2
+
+
+def test_rejected_key_is_a_config_error_on_read_without_retries(simulator):
+    bad_key = "api_REVOKED0000000000000"
+    result = sync(simulator.config(api_key=bad_key), ["users"], expect_errors=True)
+    errors = [m.trace.error for m in result.output.errors]
+    assert errors and errors[-1].failure_type == FailureType.config_error
+    assert "API key" in errors[-1].message
+    text = output_text(result.output)
+    assert bad_key not in text and base64.b64encode(f"{bad_key}:".encode()).decode() not in text
+
+
+def test_restricted_key_skips_only_the_forbidden_streams(make_simulator):
+    sim = make_simulator(**NO_LIMIT, restricted_keys=True)
+    config = sim.config(api_key=sim.restricted_key)
+    result = sync(config, ["send_as", "users", "events", "lead_statuses"])
+    assert result.output.errors == []
+    assert result.ids("send_as") == [] and result.ids("events") == []
+    assert_truth(sim, result, "users")
+    assert_truth(sim, result, "lead_statuses")
+    warnings = [m.log.message for m in result.output.logs if "403" in m.log.message]
+    assert any("permission" in w for w in warnings), warnings
+
+
+def test_the_key_never_appears_in_any_output(make_simulator):
+    sim = make_simulator(**NO_LIMIT, faults=["503@1:user/", "drop@1:pipeline/"])
+    key = sim.api_key
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    result = sync(sim.config(), ["users", "pipelines", "lead_statuses"])
+    failed = sync(sim.config(api_url=sim.url.replace("/api/v1/", "/nowhere/")), ["users"], expect_errors=True)
+    for text in (output_text(result.output), output_text(failed.output)):
+        assert key not in text and basic not in text
+
+
+def test_the_request_budget_is_shared_across_threads(make_simulator):
+    sim = make_simulator(**NO_LIMIT)
+    sync(sim.config(requests_per_second=8, num_workers=10, window_days=90), ["email_activities", "call_activities", "leads"])
+    per_second = [s["requests"] for s in sim.stats()["per_second"]]
+    assert sum(per_second) > 40, "too few requests to judge the pace"
+    # One second of tolerance for window edges: a moving one-second window admits at most 8.
+    assert max(per_second) <= 8 + 2, per_second
