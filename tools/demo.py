@@ -74,7 +74,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="close-demo-"))
     try:
         with SimulatorProcess(seed=7, scale="small", rps=None) as sim:
-            config = dict(sim.config)
+            # The bundled simulator sets no rate limit; against Close keep the default of 20 requests/s.
+            config = dict(sim.config, requests_per_second=200)
             print(f"Simulator serving a Close organisation at {config['api_url']}")
             status = airbyte("check", workdir, config=config)
             print("check:", next(m for m in status if m["type"] == "CONNECTION_STATUS")["connectionStatus"]["status"])
