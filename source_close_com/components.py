@@ -8,21 +8,128 @@ and ``run.py`` registers the same alias for the packaged connector.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from dataclasses import InitVar, dataclass
-from typing import Any, Mapping, MutableMapping, Optional
+from datetime import datetime, timezone
+from typing import Any, Mapping, MutableMapping, Optional, Union
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.interpolation import InterpolatedString
+from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
     PaginationStrategy,
 )
 from airbyte_cdk.sources.declarative.transformations import RecordTransformation
 from airbyte_cdk.sources.declarative.types import Config, Record, StreamSlice, StreamState
 from airbyte_cdk.sources.declarative.validators.validation_strategy import ValidationStrategy
+from airbyte_cdk.sources.streams.http.error_handlers import ErrorHandler
+from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
+    SUCCESS_RESOLUTION,
+    ErrorResolution,
+    ResponseAction,
+)
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+logger = logging.getLogger("airbyte")
+
+
+@dataclass
+class UnreadablePageRetry(ErrorHandler):
+    """Retries a 200 whose body is not a JSON object (cut short by a proxy, or garbled): the CDK's JSON decoder
+    would read it as an empty last page and end the stream early. Every other answer goes on to the manifest's
+    response filters; a readable 200 is settled here, so those filters (which match on status *or* body text)
+    do not parse each page again.
+
+    First in a CompositeErrorHandler, so it also carries the retry budget for the whole handler.
+    """
+
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+    max_retries: Union[int, str] = 5
+    max_time: int = 600
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self.max_retries = int(InterpolatedString.create(str(self.max_retries), parameters=parameters).eval(self.config))
+
+    def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> Optional[ErrorResolution]:  # type: ignore[override]
+        if not isinstance(response_or_exception, requests.Response) or response_or_exception.status_code != 200:
+            return None
+        try:
+            if isinstance(orjson.loads(response_or_exception.content), dict):
+                return SUCCESS_RESOLUTION
+        except orjson.JSONDecodeError:
+            pass
+        return ErrorResolution(
+            response_action=ResponseAction.RETRY,
+            failure_type=FailureType.transient_error,
+            error_message=(
+                f"Close sent an unreadable page for {_public_url(response_or_exception.url)} "
+                "(the JSON body was cut short or invalid)."
+            ),
+        )
+
+
+def _public_url(url: Optional[str]) -> str:
+    """The request URL without credentials, query or fragment, for messages."""
+    if not url:
+        return "Close's API"
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+
+
+_CLOSE_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+
+
+def _parse_time(value: Any) -> Optional[datetime]:
+    if not isinstance(value, str):
+        return None
+    for fmt in _CLOSE_TIME_FORMATS:
+        try:
+            parsed = datetime.strptime(value, fmt)
+        except ValueError:
+            continue
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return None
+
+
+@dataclass
+class FutureStateClamp(StateMigration):
+    """A saved cursor later than now (a clock error, or a hand-edited state) would make every later sync read
+    nothing. It is clamped to the sync's start time, with a warning naming the stream and both times."""
+
+    parameters: InitVar[Mapping[str, Any]]
+    config: Config
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._stream = parameters.get("name", "?")
+        self._now = datetime.now(timezone.utc)
+
+    def _future_keys(self, stream_state: Mapping[str, Any]) -> list:
+        keys = []
+        for key, value in (stream_state or {}).items():
+            moment = _parse_time(value)
+            if moment is not None and moment > self._now:
+                keys.append(key)
+        return keys
+
+    def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
+        return bool(self._future_keys(stream_state))
+
+    def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
+        clamped = dict(stream_state)
+        now = self._now.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        for key in self._future_keys(stream_state):
+            logger.warning(
+                f"Stream '{self._stream}': the saved state {key}={stream_state[key]} is later than now ({now}); "
+                f"it is clamped to {now}. Records changed between the previous sync and now may be missing: reset "
+                "the stream to re-read them."
+            )
+            clamped[key] = now
+        return clamped
 
 
 @dataclass
