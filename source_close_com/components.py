@@ -234,3 +234,27 @@ class ApiUrlIsSafe(ValidationStrategy):
             internal_message=f"api_url rejected: scheme={parts.scheme!r} host={parts.hostname!r}",
             failure_type=FailureType.config_error,
         )
+
+
+@dataclass
+class StartDateIsReal(ValidationStrategy):
+    """``start_date`` must be a real calendar day (the spec's pattern accepts 2021-02-30) and not in the future."""
+
+    def validate(self, value: Any) -> None:
+        if value in (None, ""):
+            return
+        try:
+            day = datetime.strptime(str(value), "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        except ValueError:
+            problem = "is not a real date"
+        else:
+            if day <= datetime.now(timezone.utc):
+                return
+            problem = "is in the future"
+        raise AirbyteTracedException(
+            message=(
+                f"The 'start_date' setting {problem} (it is {value!r}): write a past day as YYYY-MM-DD, such as "
+                "2021-01-01, or leave it empty to sync the full history."
+            ),
+            failure_type=FailureType.config_error,
+        )

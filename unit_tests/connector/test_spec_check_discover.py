@@ -12,20 +12,15 @@ import yaml
 from airbyte_cdk.models import FailureType, Status, TraceType
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command
 
-from unit_tests.harness import output_text, run_discover, source
+from unit_tests.harness import output_text, run_command, run_discover
 
 MANIFEST = yaml.safe_load(Path("source_close_com/manifest.yaml").read_text())
 STREAM_NAMES = [s["$parameters"]["name"] for s in MANIFEST["streams"]]
 
 
 def run(command: str, config=None) -> EntrypointOutput:
-    """Run one connector command in-process, as the Airbyte entrypoint would."""
-    args = [command]
-    if config is not None:
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-            json.dump(config, handle)
-        args += ["--config", handle.name]
-    return _run_command(source(config), args, expecting_exception=True)
+    """Run one connector command in-process, as `source-close-com` would."""
+    return run_command(command, config)
 
 
 def connection_status(output: EntrypointOutput):
@@ -59,6 +54,7 @@ def test_check_rejected_key_says_what_to_do(simulator):
     status = connection_status(output)
     assert status.status == Status.FAILED
     assert "API key" in status.message and "401" in status.message
+    assert [e.trace.error.failure_type for e in output.errors] == [FailureType.config_error]
     assert bad_key not in output_text(output)
 
 
@@ -70,21 +66,55 @@ def test_check_unreachable_host():
 
 
 @pytest.mark.parametrize(
-    "override, field",
+    "override, fix",
     [
-        ({"start_date": "2021-13-45x"}, "2021-13-45x"),
-        ({"start_date": "01/02/2021"}, "01/02/2021"),
-        ({"num_workers": 0}, "0"),
-        ({"num_workers": 500}, "500"),
-        ({"lookback_window_days": -1}, "-1"),
-        ({"requests_per_second": 0}, "0"),
+        ({"start_date": "2021-13-45x"}, "YYYY-MM-DD"),
+        ({"start_date": "01/02/2021"}, "YYYY-MM-DD"),
+        ({"start_date": "2021-02-30"}, "not a real date"),
+        ({"start_date": "2999-01-01"}, "in the future"),
+        ({"num_workers": 0}, "from 1 to 50"),
+        ({"num_workers": 500}, "from 1 to 50"),
+        ({"num_workers": "many"}, "whole number"),
+        ({"lookback_window_days": -1}, "from 0 to 365"),
+        ({"requests_per_second": 0}, "above 0"),
     ],
 )
-def test_config_that_breaks_the_spec_is_a_config_error(simulator, override, field):
+def test_config_that_breaks_the_spec_is_a_config_error_naming_the_field(simulator, override, fix):
+    ((field, value),) = override.items()
     output = run("check", {**simulator.config(), **override})
     status = connection_status(output)
     assert status.status == Status.FAILED
-    assert "Config validation error" in status.message and field in status.message
+    assert f"'{field}'" in status.message and fix in status.message and repr(value) in status.message
+    assert simulator.config()["api_key"] not in output_text(output)
+
+
+def test_missing_api_key_names_the_field(simulator):
+    config = {k: v for k, v in simulator.config().items() if k != "api_key"}
+    status = connection_status(run("check", config))
+    assert status.status == Status.FAILED and "'api_key'" in status.message and "API Keys" in status.message
+
+
+def test_check_names_the_streams_a_restricted_key_cannot_read(make_simulator):
+    sim = make_simulator(rps=None, org_rps=None, restricted_keys=True)
+    status = connection_status(run("check", sim.config(api_key=sim.restricted_key)))
+    assert status.status == Status.SUCCEEDED and "403" in status.message
+    listed = status.message.split("may not read: ")[1].split(" (403")[0].split(", ")
+    # the simulator's restricted key may not read send_as/, event/ and custom_field/
+    assert sorted(listed) == [
+        "activity_custom_fields", "contact_custom_fields", "deleted_records", "events",
+        "lead_custom_fields", "opportunity_custom_fields", "send_as",
+    ]
+    me_requests = sim.stats()["paths"]["me/"]["requests"]
+    assert me_requests == 1
+
+
+def test_check_asks_close_who_the_key_is(make_simulator):
+    sim = make_simulator(rps=None, org_rps=None)
+    assert connection_status(run("check", sim.config())).status == Status.SUCCEEDED
+    paths = sim.stats()["paths"]
+    assert paths["me/"]["requests"] == 1
+    # one cheap probe per endpoint, never a page of data
+    assert all("_limit=1" in entry["query"] for p, s in paths.items() if p != "me/" for entry in s["recent"])
 
 
 @pytest.mark.parametrize(
