@@ -4,9 +4,12 @@ The connector runs as Airbyte runs it: the packaged console script ``source-clos
 --catalog ... [--state ...]`` in a child process, against a ``SimulatorProcess`` (a second child), so the
 connector, the simulator and this harness each have a process (and a GIL) of their own. The harness reads
 the connector's stdout line by line, keeps only what it needs (per-stream counts, ids, states, stream
-statuses, errors) and drops every record payload at once. The child's CPU time and peak RSS come from
-``os.wait4`` (``ru_utime + ru_stime``, ``ru_maxrss``); a sampler thread also reads ``/proc/<pid>`` twice a
-second for the RSS and CPU curve of long runs.
+statuses, errors) and drops every record payload at once. The child's CPU time comes from ``os.wait4``
+(``ru_utime + ru_stime``). Its peak RSS is the kernel's high-water mark of the child's own address space
+(``VmHWM`` in ``/proc/<pid>/status``), read by a sampler thread twice a second together with the RSS and
+CPU curve: ``ru_maxrss`` is not used because Linux folds the *parent's* high-water mark into it when the
+forked child execs, so a harness holding the ground truth would inflate it (a 150 MB connector showed as
+708 MB).
 """
 
 from __future__ import annotations
@@ -74,6 +77,17 @@ def proc_rss_mb(pid: int) -> float | None:
     return pages * PAGE_KB / 1024
 
 
+def proc_hwm_mb(pid: int) -> float | None:
+    """Peak resident set size of the process's own address space (``VmHWM``), in MB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 # ------------------------------------------------------------------------------------------ catalog
 
 
@@ -138,6 +152,7 @@ class Sample:
     records: int
     rss_mb: float | None
     cpu_s: float | None
+    hwm_mb: float | None = None
 
 
 @dataclass
@@ -205,7 +220,8 @@ def run_read(
 
         def sampler() -> None:
             while not stop.wait(sample_every):
-                sample = Sample(time.monotonic() - start, total[0], proc_rss_mb(proc.pid), proc_cpu_seconds(proc.pid))
+                sample = Sample(time.monotonic() - start, total[0], proc_rss_mb(proc.pid), proc_cpu_seconds(proc.pid),
+                                proc_hwm_mb(proc.pid))
                 samples.append(sample)
                 if on_sample is not None:
                     on_sample(sample)
@@ -260,7 +276,7 @@ def run_read(
         exit_code=proc.returncode,
         cpu_user_s=usage.ru_utime,
         cpu_sys_s=usage.ru_stime,
-        peak_rss_mb=usage.ru_maxrss / 1024,
+        peak_rss_mb=max([s.hwm_mb or 0.0 for s in samples] + [s.rss_mb or 0.0 for s in samples] + [0.0]),
         counts=counts,
         ids=dict(ids),
         final_state=list(states.values()),
