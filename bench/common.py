@@ -371,6 +371,50 @@ def cpu_timeline(samples: list[Sample], wall_s: float, slices: int = 10) -> list
     return out
 
 
+def stream_endpoints(manifest: Path | None = None) -> dict[str, tuple[str, dict[str, str | None]]]:
+    """stream -> (endpoint path, query parameters that tell its requests apart from other streams' on that path).
+
+    Read from the manifest's ``$parameters``: task streams share ``task/`` (told apart by ``_type``), events and
+    deleted records share ``event/`` (``action=deleted``), the three connected-account streams share
+    ``connected_account/`` (indistinguishable: their requests are split evenly)."""
+    import yaml
+
+    doc = yaml.safe_load((manifest or ROOT / "source_close_com" / "manifest.yaml").read_text())
+    out = {}
+    for stream in doc["streams"]:
+        params = stream.get("$parameters", {})
+        name = params["name"]
+        if "task_type" in params:
+            out[name] = ("task/", {"_type": params["task_type"]})
+        elif name == "deleted_records":
+            out[name] = (params["endpoint"], {"action": "deleted"})
+        elif name == "events":
+            out[name] = (params["endpoint"], {"action": None})
+        else:
+            out[name] = (params["endpoint"], {})
+    return out
+
+
+def requests_per_stream(stats: dict, endpoints: dict[str, tuple[str, dict[str, str | None]]]) -> dict[str, float]:
+    """Attribute the requests the simulator recorded (``recent`` must be long enough) to streams."""
+    by_path: dict[str, list[str]] = defaultdict(list)
+    for name, (path, _) in endpoints.items():
+        by_path[path].append(name)
+    counts: dict[str, float] = defaultdict(float)
+    for path, scope in stats["paths"].items():
+        candidates = by_path.get(path, [])
+        recent = scope.get("recent", [])
+        if len(recent) < scope["requests"]:
+            raise RuntimeError(f"{path}: only {len(recent)} of {scope['requests']} requests recorded; raise recent_limit")
+        for entry in recent:
+            params = entry.get("params") or {}
+            matching = [n for n in candidates
+                        if all((params.get(k) or [None])[0] == v for k, v in endpoints[n][1].items())]
+            for name in matching or [f"(other) {path}"]:
+                counts[name] += 1 / max(len(matching), 1)
+    return dict(counts)
+
+
 def fmt_table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
