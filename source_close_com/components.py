@@ -7,22 +7,26 @@ and ``run.py`` registers the same alias for the packaged connector.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import logging
 from dataclasses import InitVar, dataclass
 from datetime import datetime, timezone
-from typing import Any, Mapping, MutableMapping, Optional, Union
+from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Union
 from urllib.parse import urlsplit
 
 import orjson
 import requests
 
 from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.declarative.auth.token import BasicHttpAuthenticator
 from airbyte_cdk.sources.declarative.interpolation import InterpolatedString
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
     PaginationStrategy,
 )
+from airbyte_cdk.sources.declarative.requesters.requester import Requester
+from airbyte_cdk.sources.declarative.schema.schema_loader import SchemaLoader
 from airbyte_cdk.sources.declarative.transformations import RecordTransformation
 from airbyte_cdk.sources.declarative.types import Config, Record, StreamSlice, StreamState
 from airbyte_cdk.sources.declarative.validators.validation_strategy import ValidationStrategy
@@ -32,6 +36,7 @@ from airbyte_cdk.sources.streams.http.error_handlers.response_models import (
     ErrorResolution,
     ResponseAction,
 )
+from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets, filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 logger = logging.getLogger("airbyte")
@@ -258,3 +263,105 @@ class StartDateIsReal(ValidationStrategy):
             ),
             failure_type=FailureType.config_error,
         )
+
+
+# Close custom field type -> JSON schema of one value (text, textarea, choices, hidden, user, contact and
+# custom_object values are strings: free text, a choice label or an object id).
+_CUSTOM_FIELD_VALUE = {
+    "number": {"type": "number"},
+    "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
+}
+
+
+def custom_field_property(definition: Mapping[str, Any]) -> Dict[str, Any]:
+    """The schema of one ``custom.cf_<id>`` column: typed from the field's type, an array when the field accepts
+    several values, always nullable, titled with the field's name."""
+    value = dict(_CUSTOM_FIELD_VALUE.get(definition.get("type") or "", {"type": "string"}))
+    if definition.get("accepts_multiple_values"):
+        schema: Dict[str, Any] = {"type": ["null", "array"], "items": value}
+    else:
+        schema = {**value, "type": ["null", value["type"]]}
+    kind = f"{definition.get('type') or 'text'}{', multiple values' if definition.get('accepts_multiple_values') else ''}"
+    schema["title"] = definition.get("name") or definition.get("id")
+    schema["description"] = (definition.get("description") or "").strip() or f"Close custom field ({kind})."
+    return schema
+
+
+@dataclass
+class CustomFieldColumns(SchemaLoader):
+    """The stream's static schema plus one typed column per custom field *this* account defines.
+
+    Close sends each custom field value as a flat ``custom.cf_<id>`` key; the definitions come from
+    ``custom_field/<object>/`` and the shared fields associated with the object (``custom_field/shared/``).
+    Nothing here knows any field id. A key that may not read definitions (403) keeps the static schema, with a
+    warning. The schema is built once per run.
+    """
+
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+    static_schema: SchemaLoader
+    requester: Requester
+    custom_field_object: str = ""
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._object = self.custom_field_object or parameters.get("custom_field_object", "")
+        self._stream = parameters.get("name", self._object)
+        self._schema: Optional[Mapping[str, Any]] = None
+
+    def get_json_schema(self) -> Mapping[str, Any]:
+        if self._schema is None:
+            schema = copy.deepcopy(dict(self.static_schema.get_json_schema()))
+            definitions = self._definitions()
+            if definitions is not None:
+                properties = schema.setdefault("properties", {})
+                for definition in definitions:
+                    properties[f"custom.{definition['id']}"] = custom_field_property(definition)
+            self._schema = schema
+        return self._schema
+
+    def _definitions(self) -> Optional[List[Mapping[str, Any]]]:
+        own = self._list(f"custom_field/{self._object}/")
+        shared = self._list("custom_field/shared/")
+        if own is None or shared is None:
+            logger.warning(
+                f"Stream '{self._stream}': this API key may not read Close's custom field definitions (403 Forbidden), "
+                "so the stream's custom fields are not typed columns; their values still arrive as custom.cf_<id> keys. "
+                "Ask a Close admin to give the key's user access to custom fields."
+            )
+            return None
+        associated = [
+            d for d in shared if any(a.get("object_type") in self._association_types() for a in d.get("associations") or [])
+        ]
+        by_id = {d["id"]: d for d in own + associated if d.get("id")}
+        return list(by_id.values())
+
+    def _association_types(self) -> tuple:
+        return ("activity", "custom_activity_type") if self._object == "activity" else (self._object,)
+
+    def _list(self, path: str) -> Optional[List[Mapping[str, Any]]]:
+        """Every definition at ``path`` (offset paging on has_more), or None when the key may not read it."""
+        rows: List[Mapping[str, Any]] = []
+        while True:
+            response = self.requester.send_request(path=path, request_params={"_limit": 1000, "_skip": len(rows)})
+            if response is None or response.status_code != 200:
+                return None
+            body = response.json()
+            rows.extend(body.get("data") or [])
+            if not body.get("has_more") or not body.get("data"):
+                return rows
+
+
+@dataclass
+class CloseKeyAuth(BasicHttpAuthenticator):
+    """HTTP Basic with the API key as username and an empty password, as Close asks. The encoded header value is
+    as secret as the key: it is registered with the CDK's secret filter, so debug logs of outbound requests
+    (which include their headers) show ``****`` instead."""
+
+    @property
+    def token(self) -> str:
+        token = super().token
+        encoded = token.split(" ", 1)[1]
+        if filter_secrets(encoded) == encoded:
+            add_to_secrets(encoded)
+        return token
