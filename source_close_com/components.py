@@ -43,11 +43,13 @@ logger = logging.getLogger("airbyte")
 
 
 @dataclass
-class UnreadablePageRetry(ErrorHandler):
-    """Retries a 200 whose body is not a JSON object (cut short by a proxy, or garbled): the CDK's JSON decoder
-    would read it as an empty last page and end the stream early. Every other answer goes on to the manifest's
-    response filters; a readable 200 is settled here, so those filters (which match on status *or* body text)
-    do not parse each page again.
+class ResponseTriage(ErrorHandler):
+    """A first look at each answer, for what the manifest's response filters cannot do:
+
+    - a 200 whose body is not a JSON object (cut short by a proxy, or garbled) is retried: the CDK's JSON decoder
+      would read it as an empty last page and end the stream early. A readable 200 is settled here, so the
+      filters (which match on status *or* body text) do not parse each page again;
+    - a 403 is logged as a warning, once per endpoint, before the filters skip it (the CDK logs skips as info).
 
     First in a CompositeErrorHandler, so it also carries the retry budget for the whole handler.
     """
@@ -59,9 +61,16 @@ class UnreadablePageRetry(ErrorHandler):
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self.max_retries = int(InterpolatedString.create(str(self.max_retries), parameters=parameters).eval(self.config))
+        self._stream = parameters.get("name", "?")
+        self._forbidden_warned: set = set()
 
     def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> Optional[ErrorResolution]:  # type: ignore[override]
-        if not isinstance(response_or_exception, requests.Response) or response_or_exception.status_code != 200:
+        if not isinstance(response_or_exception, requests.Response):
+            return None
+        if response_or_exception.status_code == 403:
+            self._warn_forbidden(_public_url(response_or_exception.url))
+            return None
+        if response_or_exception.status_code != 200:
             return None
         try:
             if isinstance(orjson.loads(response_or_exception.content), dict):
@@ -75,6 +84,15 @@ class UnreadablePageRetry(ErrorHandler):
                 f"Close sent an unreadable page for {_public_url(response_or_exception.url)} "
                 "(the JSON body was cut short or invalid)."
             ),
+        )
+
+    def _warn_forbidden(self, url: str) -> None:
+        if url in self._forbidden_warned:
+            return
+        self._forbidden_warned.add(url)
+        logger.warning(
+            f"Stream '{self._stream}' is skipped: this API key has no permission to read {url} (403 Forbidden). "
+            "Ask a Close admin to give the key's user a role with access to this data, or deselect the stream."
         )
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from airbyte_cdk.models import FailureType, TraceType
 
-from unit_tests.harness import id_diff, output_text, sync
+from unit_tests.harness import configured_catalog, id_diff, output_text, sync
 
 NO_LIMIT = {"rps": None, "org_rps": None}
 
@@ -70,8 +70,12 @@ def test_restricted_key_skips_only_the_forbidden_streams(make_simulator):
     assert result.ids("send_as") == [] and result.ids("events") == []
     assert_truth(sim, result, "users")
     assert_truth(sim, result, "lead_statuses")
-    warnings = [m.log.message for m in result.output.logs if "403" in m.log.message]
-    assert any("permission" in w for w in warnings), warnings
+    warnings = [m.log.message for m in result.output.logs if m.log.level.value == "WARN" and "403" in m.log.message]
+    for stream in ("send_as", "events"):
+        # one warning per skipped stream, however many windows it has, naming the stream and what to do
+        mine = [w for w in warnings if f"'{stream}'" in w]
+        assert len(mine) == 1 and "permission" in mine[0] and "Close admin" in mine[0], warnings
+    assert not [w for w in warnings if "'users'" in w or "'lead_statuses'" in w]
 
 
 def test_the_key_never_appears_in_any_output(make_simulator):
@@ -79,7 +83,9 @@ def test_the_key_never_appears_in_any_output(make_simulator):
     key = sim.api_key
     basic = base64.b64encode(f"{key}:".encode()).decode()
     result = sync(sim.config(), ["users", "pipelines", "lead_statuses"])
-    failed = sync(sim.config(api_url=sim.url.replace("/api/v1/", "/nowhere/")), ["users"], expect_errors=True)
+    catalog = configured_catalog(sim.config(), ["users"])
+    failed = sync(sim.config(api_url=sim.url.replace("/api/v1/", "/nowhere/")), catalog=catalog, expect_errors=True)
+    assert failed.output.errors
     for text in (output_text(result.output), output_text(failed.output)):
         assert key not in text and basic not in text
 
