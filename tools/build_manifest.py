@@ -2,17 +2,21 @@
 
 Airbyte's manifest-only runtime (``source-declarative-manifest --manifest-path ... --components-path ...``) and
 the Connector Builder see one YAML file and ``components.py``, nothing else: no package, no ``schemas/`` folder.
-This tool writes that file from ``source_close_com/manifest.yaml`` and the JSON schemas:
+This tool writes that file
+from ``source_close_com/manifest.yaml`` and the JSON schemas:
 
-* every ``JsonFileSchemaLoader`` a stream uses (its own ``schema_loader``, a shared definition reached through
-  ``$ref`` and resolved per stream through ``$parameters``, or an item of a ``schema_loader`` list) becomes an
-  ``InlineSchemaLoader`` whose ``schema`` points at ``#/schemas/<stream>``, the top-level section the Connector
-  Builder itself keeps stream schemas in; the schema is the one the CDK's own loader reads at runtime;
-* a stream without any ``schema_loader`` (the CDK then looks for ``<package>/schemas/<name>.json``) gets the
-  same treatment when that file exists;
-* other schema loaders (inline, dynamic, custom) are kept as written, as is everything else (``$ref``s, key
-  order); definitions that only held file schema loaders are dropped once no stream uses them. YAML comments
-  and anchors do not survive the round trip (anchored values are written out in full).
+* every ``JsonFileSchemaLoader`` a stream uses, wherever the manifest puts it (the stream's own ``schema_loader``,
+  a shared definition reached through ``$ref`` and resolved per stream through ``$parameters``, an item of a
+  ``schema_loader`` list, or a field of a custom loader such as the static part of a custom-field loader),
+  becomes, in that stream, an ``InlineSchemaLoader`` whose ``schema`` points at ``#/schemas/<stream>``: the
+  top-level section the Connector Builder itself keeps stream schemas in. The schema is the one the CDK's own
+  file loader reads at runtime. Only the loader is overridden in the stream (``$ref`` plus the changed key), so
+  the custom loader around it stays a reference to its shared definition;
+* a stream without any ``schema_loader`` (the CDK then reads ``<package>/schemas/<name>.json``) gets the same
+  treatment when that file exists;
+* everything else is kept as written: ``$ref``s, key order, other loaders. Definitions that only held file
+  schema loaders are dropped once no stream needs them. YAML comments and anchors do not survive the round trip
+  (anchored values are written out in full).
 
     python -m tools.build_manifest           # (re)write the bundled manifest
     python -m tools.build_manifest --check   # exit 1 if the committed file is not what the sources give
@@ -115,17 +119,57 @@ def _raw_field(manifest: Mapping[str, Any], node: Any, key: str) -> Any:
     return _MISSING
 
 
-def _resolved_type(manifest: Mapping[str, Any], value: Any) -> Optional[str]:
+def _references_resolved(manifest: Mapping[str, Any], value: Any) -> Any:
+    """``value`` with its ``$ref``s resolved against ``manifest`` (no ``$parameters`` propagation)."""
     resolver, _, _ = _cdk()
-    evaluated = resolver()._evaluate_node(copy.deepcopy(value), manifest, set())
-    return evaluated.get("type") if isinstance(evaluated, dict) else None
+    return resolver()._evaluate_node(copy.deepcopy(value), manifest, set())
 
 
-def _holds_json_file_loader(manifest: Mapping[str, Any], value: Any) -> bool:
-    resolver, _, _ = _cdk()
-    evaluated = resolver()._evaluate_node(copy.deepcopy(value), manifest, set())
-    items = evaluated if isinstance(evaluated, list) else [evaluated]
-    return any(isinstance(item, dict) and item.get("type") == JSON_FILE for item in items)
+def _is_json_file_loader(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("type") == JSON_FILE
+
+
+def _json_file_loaders(node: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Any, ...]]:
+    """Paths of every ``JsonFileSchemaLoader`` mapping under ``node`` (not looking inside one)."""
+    if _is_json_file_loader(node):
+        yield path
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _json_file_loaders(value, path + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _json_file_loaders(value, path + (index,))
+
+
+def _at(node: Any, path: Tuple[Any, ...]) -> Any:
+    for part in path:
+        node = node[part]
+    return node
+
+
+def _override(manifest: Mapping[str, Any], written: Any, path: Tuple[Any, ...], replacement: Any) -> Any:
+    """A node meaning what ``written`` (a value as written in ``manifest``) means once its ``$ref``s are resolved,
+    except that the value at ``path`` of the resolved form is ``replacement``. References are kept: a mapping
+    reached through ``$ref`` becomes ``{$ref: ..., <key>: <overridden value>}``, as the CDK lets own keys win."""
+    if not path:
+        return replacement
+    head, rest = path[0], path[1:]
+    if isinstance(head, int):
+        items = _deref(manifest, written)
+        if not isinstance(items, list):
+            raise BundleError(f"cannot follow list index {head} through {json.dumps(written)[:200]}")
+        new_items = list(items)
+        new_items[head] = _override(manifest, items[head], rest, replacement)
+        return new_items
+    mapping = {"$ref": written} if _is_ref(written) else written
+    if not isinstance(mapping, dict):
+        raise BundleError(f"cannot follow key {head!r} through {json.dumps(written)[:200]}")
+    child = _raw_field(manifest, mapping, head)
+    if child is _MISSING:
+        raise BundleError(f"key {head!r} does not come from the manifest text (a propagated parameter?)")
+    overridden = dict(mapping)
+    overridden[head] = _override(manifest, child, rest, replacement)
+    return overridden
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -188,39 +232,28 @@ def _check_inlinable(name: str, schema: Mapping[str, Any]) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 # Bundling
 # ----------------------------------------------------------------------------------------------------------------
-def _with_key(mapping: Dict[str, Any], key: str, value: Any, before: str = "$parameters") -> Dict[str, Any]:
-    """``mapping`` with ``key`` set in place if present, else inserted before ``before`` (else at the end)."""
-    if key in mapping or before not in mapping:
-        result = dict(mapping)
-        result[key] = value
-        return result
-    result = {}
-    for existing, existing_value in mapping.items():
-        if existing == before:
-            result[key] = value
-        result[existing] = existing_value
-    return result
-
-
 def bundle(
     manifest: Mapping[str, Any],
     schema_reader: SchemaReader = read_schema,
     schema_file_exists: Callable[[str], bool] = _schema_file_exists,
 ) -> Dict[str, Any]:
     """The manifest with every stream's file schema inlined (see the module docstring). ``manifest`` is not changed."""
+    resolver, transformer, _ = _cdk()
     document = copy.deepcopy(dict(manifest))
-    resolved = resolve(document)
+    document.setdefault("type", "DeclarativeSource")
+    referenced = resolver().preprocess_manifest(copy.deepcopy(document))  # $refs resolved, nothing else
+    propagated = transformer().propagate_types_and_parameters("", copy.deepcopy(referenced), {})
+    if "type" not in manifest:
+        del document["type"]
+
     elsewhere = [
-        ".".join(map(str, path))
-        for path in _json_file_loaders(resolved)
-        if path[0] not in ("streams", "definitions")
+        ".".join(map(str, path)) for path in _json_file_loaders(referenced) if path[0] not in ("streams", "definitions")
     ]
     if elsewhere:
         raise BundleError(
             "only the loaders of `streams` can be inlined; a JsonFileSchemaLoader is used at " + ", ".join(elsewhere)
         )
-    raw_streams = document.get("streams") or []
-    resolved_streams = resolved.get("streams") or []
+
     schemas: Dict[str, Any] = dict(document.get(SCHEMAS_KEY) or {})
 
     def inline(name: str, loader: Mapping[str, Any]) -> Dict[str, Any]:
@@ -234,53 +267,51 @@ def bundle(
         return {"type": INLINE, "schema": {"$ref": f"#/{SCHEMAS_KEY}/{key}"}}
 
     new_streams: List[Any] = []
-    for raw_stream, resolved_stream in zip(raw_streams, resolved_streams):
+    for raw_stream, plain, resolved_stream in zip(document.get("streams") or [], referenced["streams"], propagated["streams"]):
         name = resolved_stream.get("name") or (resolved_stream.get("$parameters") or {}).get("name")
         if not name:
             raise BundleError(f"a stream has no name: {json.dumps(raw_stream)[:200]}")
-        effective = resolved_stream.get("schema_loader")
-        written = _raw_field(document, raw_stream, "schema_loader")
-        replacement: Any = _MISSING
-
-        if effective is None:
+        stream: Any = raw_stream
+        if "schema_loader" not in plain:
             # No loader at all: the CDK reads <package>/schemas/<name>.json if it is there, else uses {}.
             if schema_file_exists(name):
                 parameters = {**(resolved_stream.get("$parameters") or {}), "name": name}
-                replacement = inline(name, {"type": JSON_FILE, "$parameters": parameters})
-        elif isinstance(effective, list):
-            items = _deref(document, written)
-            if not isinstance(items, list) or len(items) != len(effective):
-                raise BundleError(f"stream {name!r}: cannot match its schema_loader list to the manifest text")
-            if any(isinstance(item, dict) and item.get("type") == JSON_FILE for item in effective):
-                replacement = [
-                    inline(name, loader) if isinstance(loader, dict) and loader.get("type") == JSON_FILE else item
-                    for item, loader in zip(items, effective)
-                ]
-        elif isinstance(effective, dict) and effective.get("type") == JSON_FILE:
-            replacement = inline(name, effective)
-
-        if replacement is not _MISSING:
-            stream = _deref(document, raw_stream) if _is_ref(raw_stream) else raw_stream
-            new_streams.append(_with_key(copy.deepcopy(stream), "schema_loader", replacement))
-        else:
-            new_streams.append(raw_stream)
+                stream = _override(document, stream, ("schema_loader",), inline(name, {"type": JSON_FILE, "$parameters": parameters}))
+        for path in _json_file_loaders(plain):
+            stream = _override(document, stream, path, inline(name, _at(resolved_stream, path)))
+        if stream is not raw_stream and "schema_loader" in stream and list(stream)[-1] == "schema_loader":
+            stream = _move_before(stream, "schema_loader", "$parameters")
+        new_streams.append(stream)
 
     document["streams"] = new_streams
     if schemas:
         document[SCHEMAS_KEY] = schemas
     _prune(document)
-    _verify(document, [s.get("name") for s in resolved_streams])
+    _verify(document, [s.get("name") for s in propagated["streams"]])
     return document
+
+
+def _move_before(mapping: Dict[str, Any], key: str, before: str) -> Dict[str, Any]:
+    """``mapping`` with ``key`` placed just before ``before`` (when both are there), for a readable stream entry."""
+    if key not in mapping or before not in mapping:
+        return mapping
+    result: Dict[str, Any] = {}
+    for existing, value in mapping.items():
+        if existing == before:
+            result[key] = mapping[key]
+        if existing != key:
+            result[existing] = value
+    return result
 
 
 def _reference_paths(node: Any) -> List[Tuple[str, ...]]:
     """Every path a ``$ref`` or ``"#/..."`` string points at."""
     found: List[Tuple[str, ...]] = []
 
-    def walk(value: Any, key: Optional[str] = None) -> None:
+    def walk(value: Any) -> None:
         if isinstance(value, dict):
-            for child_key, child in value.items():
-                walk(child, child_key)
+            for child in value.values():
+                walk(child)
         elif isinstance(value, list):
             for child in value:
                 walk(child)
@@ -292,34 +323,34 @@ def _reference_paths(node: Any) -> List[Tuple[str, ...]]:
 
 
 def _prune(document: MutableMapping[str, Any]) -> None:
-    """Drop, under ``definitions``, the file schema loaders no stream needs any more: ``schema_loader`` fields of
-    shared stream shapes (every stream now says its own) and the loader definitions themselves, once nothing
-    refers to them."""
+    """Drop, under ``definitions``, what holds a file schema loader no stream needs any more: loader definitions,
+    and the fields of shared shapes whose value is (or lists) such a loader, once nothing refers into them.
+
+    Every stream now overrides each file loader it used, so a reference to a *parent* of such a field (a stream's
+    ``$ref`` to its shape) no longer reaches the loader: only references into the field itself keep it."""
     definitions = document.get("definitions")
     if not isinstance(definitions, dict):
         return
 
-    def referenced(path: Tuple[str, ...], references: List[Tuple[str, ...]]) -> bool:
-        return any(ref[: len(path)] == path or path[: len(ref)] == ref for ref in references)
+    def holds_loader(value: Any) -> bool:
+        resolved = _references_resolved(document, value)
+        items = resolved if isinstance(resolved, list) else [resolved]
+        return any(_is_json_file_loader(item) for item in items)
 
-    def candidates(node: Any, path: Tuple[str, ...]) -> Iterator[Tuple[Tuple[str, ...], MutableMapping[str, Any], str]]:
-        if isinstance(node, dict):
-            for key, value in list(node.items()):
-                if key == "schema_loader" and _holds_json_file_loader(document, value):
-                    yield path + (key,), node, key
-                elif isinstance(value, dict) and value.get("type") == JSON_FILE:
-                    yield path + (key,), node, key
-                else:
-                    yield from candidates(value, path + (key,))
+    def candidates(node: Any, path: Tuple[str, ...]) -> Iterator[Tuple[Tuple[str, ...], Any, Any]]:
+        entries = list(node.items()) if isinstance(node, dict) else list(enumerate(node)) if isinstance(node, list) else []
+        for key, value in entries:
+            if isinstance(node, dict) and holds_loader(value):
+                yield path + (str(key),), node, key
+            else:
+                yield from candidates(value, path + (str(key),))
 
     changed = True
     while changed:
         changed = False
+        references = _reference_paths(document)
         for path, parent, key in list(candidates(definitions, ("definitions",))):
-            # A reference to a parent mapping copies the whole of it, loader included: that is not a use of the
-            # loader once every stream overrides `schema_loader`, so only references into the loader itself count.
-            references = [ref for ref in _reference_paths(document) if len(ref) >= len(path)]
-            if not referenced(path, references):
+            if not any(ref[: len(path)] == path for ref in references if len(ref) >= len(path)):
                 del parent[key]
                 changed = True
                 break
@@ -340,17 +371,6 @@ def _verify(document: Mapping[str, Any], names: List[Any]) -> None:
             "these JsonFileSchemaLoader definitions are used by no stream this tool can inline (for example a "
             "dynamic stream template): " + ", ".join(left)
         )
-
-
-def _json_file_loaders(node: Any, path: Tuple[Any, ...] = ()) -> Iterator[Tuple[Any, ...]]:
-    if isinstance(node, dict):
-        if node.get("type") == JSON_FILE:
-            yield path
-        for key, value in node.items():
-            yield from _json_file_loaders(value, path + (key,))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from _json_file_loaders(value, path + (index,))
 
 
 # ----------------------------------------------------------------------------------------------------------------
