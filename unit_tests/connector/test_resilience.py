@@ -9,7 +9,7 @@ import pytest
 
 from airbyte_cdk.models import FailureType, TraceType
 
-from unit_tests.harness import configured_catalog, id_diff, output_text, sync
+from unit_tests.harness import configured_catalog, run_discover, id_diff, output_text, sync
 
 NO_LIMIT = {"rps": None, "org_rps": None}
 
@@ -54,12 +54,21 @@ def test_transient_faults_are_retried_and_lose_nothing(make_simulator, kind):
 
 def test_rejected_key_is_a_config_error_on_read_without_retries(simulator):
     bad_key = "api_REVOKED0000000000000"
-    result = sync(simulator.config(api_key=bad_key), ["users"], expect_errors=True)
+    catalog = configured_catalog(simulator.config(), ["users"])
+    simulator.reset_stats()
+    result = sync(simulator.config(api_key=bad_key), catalog=catalog, expect_errors=True)
     errors = [m.trace.error for m in result.output.errors]
     assert any(e.failure_type == FailureType.config_error and "API key" in e.message for e in errors), errors
-    assert simulator.stats()["paths"]["user/"]["status"].get("401", 0) >= 1
+    assert simulator.stats()["paths"]["user/"]["status"] == {"401": 1}  # no retries
     text = output_text(result.output)
     assert bad_key not in text and base64.b64encode(f"{bad_key}:".encode()).decode() not in text
+
+
+def test_rejected_key_fails_discover_as_a_config_error(simulator):
+    """Discover reads the account's custom fields, so it is the first to learn of a revoked key."""
+    output = run_discover(simulator.config(api_key="api_REVOKED0000000000000"))
+    errors = [m.trace.error for m in output.errors]
+    assert errors and all(e.failure_type == FailureType.config_error and "API key" in e.message for e in errors)
 
 
 def test_restricted_key_skips_only_the_forbidden_streams(make_simulator):
