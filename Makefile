@@ -20,3 +20,34 @@ test: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# Benchmarks (bench/RESULTS.md has the figures). Each prints its own figures and ratios; none asserts a time.
+.PHONY: bench-simulator bench-throughput bench-cpu bench-scale bench-scale-skip bench-incremental bench-soak bench-soak-broken-bodies
+
+bench: bench-throughput bench-cpu bench-incremental bench-soak
+
+bench-simulator: $(INSTALLED)
+	$(PY) bench/bench_simulator.py
+
+bench-throughput: $(INSTALLED)
+	$(PY) -m bench.bench_throughput --limits 60,20 --workers 20
+
+bench-cpu: $(INSTALLED)
+	$(PY) -m bench.bench_cpu --workers 10,1
+
+# 1,000,000 emails: many minutes on a 2-core machine.
+bench-scale: $(INSTALLED)
+	$(PY) -m bench.bench_scale
+
+# The whole history in one window: the walk passes Close's _skip cap of 250,000 three times.
+bench-scale-skip: $(INSTALLED)
+	$(PY) -m bench.bench_scale --window-days 3650 --max-skip 250000
+
+bench-incremental: $(INSTALLED)
+	$(PY) -m bench.bench_incremental
+
+bench-soak: $(INSTALLED)
+	$(PY) -m bench.bench_soak
+
+bench-soak-broken-bodies: $(INSTALLED)
+	$(PY) -m bench.bench_soak --broken-bodies
