@@ -51,3 +51,9 @@ bench-soak: $(INSTALLED)
 
 bench-soak-broken-bodies: $(INSTALLED)
 	$(PY) -m bench.bench_soak --broken-bodies
+
+# source_close_com/manifest.bundled.yaml: the manifest with every stream schema inlined, the one file Airbyte's
+# manifest-only runtime and the Connector Builder take (with components.py). `--check` only verifies it is current.
+.PHONY: manifest
+manifest: $(INSTALLED)
+	$(PY) -m tools.build_manifest
