@@ -2,8 +2,8 @@
 
 Airbyte's manifest-only runtime (``source-declarative-manifest --manifest-path ... --components-path ...``) and
 the Connector Builder see one YAML file and ``components.py``, nothing else: no package, no ``schemas/`` folder.
-This tool writes that file
-from ``source_close_com/manifest.yaml`` and the JSON schemas:
+This tool writes that
+file from ``source_close_com/manifest.yaml`` and the JSON schemas:
 
 * every ``JsonFileSchemaLoader`` a stream uses, wherever the manifest puts it (the stream's own ``schema_loader``,
   a shared definition reached through ``$ref`` and resolved per stream through ``$parameters``, an item of a

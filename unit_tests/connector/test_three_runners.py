@@ -32,10 +32,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Sequence
 
 import pytest
 import yaml
@@ -181,12 +180,10 @@ def run_all(commands: Mapping[str, Dict[str, Any]], secret: str) -> Dict[str, Ru
     """Start every command at once (each a separate process) and wait for all of them."""
 
     def one(label: str, spec: Dict[str, Any]) -> Run:
-        started = time.monotonic()
         completed = subprocess.run(
             spec["argv"], cwd=spec["cwd"], env=spec["env"], input=spec.get("input"),
             capture_output=True, text=True, timeout=600,
         )
-        print(f"{label}: {time.monotonic() - started:.1f} s")
         return Run(label, completed, secret)
 
     with ThreadPoolExecutor(max_workers=len(commands)) as pool:
