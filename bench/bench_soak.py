@@ -16,7 +16,10 @@ Checks after every sync, per stream:
   out of the 30-day event log);
 - changes synced: every record new or changed since the previous sync is in this sync's output, except
   updates to activities created before the previous sync's lookback (Close filters activities only by
-  ``date_created``: such an update is not visible to an incremental sync by design, and is listed apart);
+  ``date_created``: such an update is not visible to an incremental sync by design, and is listed apart),
+  and records whose content changed while their ``date_updated`` did not (the simulator derives old
+  activities, and the data of the events that created them, from the lead's current contacts, so deleting
+  a contact rewrites them in place; no incremental sync can see that either; also listed apart);
 - the connector's peak RSS, per sync, does not grow from sync to sync.
 """
 
@@ -68,10 +71,12 @@ ROUND = [
 
 
 def truth_digest(sim: SimulatorProcess, names: list[str], start_date: str) -> dict[str, dict[str, tuple[int, str]]]:
-    """stream -> id -> (hash of the record, its date_created): enough to tell new and changed records apart."""
+    """stream -> id -> (hash of the record, its date_created, its date_updated): enough to tell new and changed
+    records apart, and to say when they changed."""
     out = {}
     for name in names:
-        out[name] = {r["id"]: (hash(orjson.dumps(r, option=orjson.OPT_SORT_KEYS)), str(r.get(ACTIVITY_CURSOR) or ""))
+        out[name] = {r["id"]: (hash(orjson.dumps(r, option=orjson.OPT_SORT_KEYS)), str(r.get(ACTIVITY_CURSOR) or ""),
+                               str(r.get("date_updated") or ""))
                      for r in sim.truth(name, start_date=start_date)}
     return out
 
@@ -133,6 +138,7 @@ def main() -> int:
         catalog = configured_catalog(discover(config, workdir, command), "incremental")
         names = [entry["stream"]["name"] for entry in catalog["streams"]]
         activity_streams = {n for n in names if n.endswith("_activities") or n == "custom_activity_instances"}
+        full_refresh = {e["stream"]["name"] for e in catalog["streams"] if e["sync_mode"] == "full_refresh"}
         state = None
         union: dict[str, set[str]] = {n: set() for n in names}
         seen_truth: dict[str, set[str]] = {n: set() for n in names}
@@ -150,7 +156,7 @@ def main() -> int:
             after = truth_digest(sim, ["events", "deleted_records"], config["start_date"])
             stats = sim.stats()
             totals = stats["totals"]
-            missing, invented, unsynced, by_design = {}, {}, {}, {}
+            missing, invented, unsynced, by_design, in_place = {}, {}, {}, {}, {}
             for name in names:
                 emitted = set(result.ids.get(name, []))
                 union[name] |= emitted
@@ -172,6 +178,12 @@ def main() -> int:
                     if old:
                         by_design[name] = old
                     not_emitted = [rid for rid in not_emitted if rid not in old]
+                # A record whose content changed while its cursor stayed put cannot be seen by any incremental sync.
+                quiet = [rid for rid in not_emitted if rid in previous[name]
+                         and previous[name][rid][2] == truth[name][rid][2] and name not in full_refresh]
+                if quiet:
+                    in_place[name] = quiet
+                not_emitted = [rid for rid in not_emitted if rid not in quiet]
                 if not_emitted:
                     unsynced[name] = not_emitted
             ok = not (missing or invented or unsynced or result.errors)
@@ -183,9 +195,18 @@ def main() -> int:
                   f"warnings logged {result.warnings}, exit code {result.exit_code}")
             for label, found in (("MISSING", missing), ("INVENTED", invented), ("CHANGES NOT SYNCED", unsynced)):
                 for name, ids in found.items():
-                    print(f"  {label} {name}: {len(ids)} e.g. {ids[:3]}")
+                    saved = next((m["stream"].get("stream_state") for m in (state or [])
+                                  if m["stream"]["stream_descriptor"]["name"] == name), None)
+                    print(f"  {label} {name}: {len(ids)} e.g. {ids[:3]} (state the sync started from: {saved})")
+                    for rid in ids[:3]:
+                        now_row, before_row = truth[name].get(rid), (previous or {}).get(name, {}).get(rid)
+                        print(f"    {rid}: date_created {now_row and now_row[1]}, date_updated {now_row and now_row[2]}"
+                              f" (before: {'absent' if before_row is None else 'date_updated ' + before_row[2]})")
             for name, ids in by_design.items():
                 print(f"  not re-read by design (activity updated, created before the lookback): {name} {len(ids)}")
+            for name, ids in in_place.items():
+                print(f"  changed in the simulator without a new date_updated (invisible to incremental syncs): "
+                      f"{name} {len(ids)} e.g. {ids[:2]}")
             if result.errors:
                 print(f"  ERRORS: {result.errors[:3]}")
             changed_total = sum(
