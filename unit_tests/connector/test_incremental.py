@@ -113,8 +113,11 @@ def test_no_window_is_truncated_by_max_skip(make_simulator):
     for stream in WINDOWED_STREAMS:
         expected = [r["id"] for r in sim.truth(stream, start_date=config["start_date"])]
         assert set(result.ids(stream)) == set(expected), f"{stream}: " + id_diff(result.ids(stream), expected)
-    skips = sum(p["status"].get("400", 0) for p in sim.stats()["paths"].values())
-    assert skips > 0, "max_skip was never reached: the test proves nothing"
+    deep = [s for s in WINDOWED_STREAMS if len(sim.truth(s, start_date=config["start_date"])) > 300]
+    assert len(deep) >= 4, "few windows are deeper than max_skip: the test proves nothing"
+    # Pages are anchored on the cursor's value: `_skip` only counts rows read at one instant, never the window.
+    refused = sum(p["status"].get("400", 0) for p in sim.stats()["paths"].values())
+    assert refused == 0
 
 
 def test_events_never_ask_for_more_than_30_days(simulator):
