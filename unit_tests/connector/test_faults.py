@@ -183,8 +183,6 @@ FIRST_READ_SPOTS = [
 INCREMENTAL_SPOTS = [(path, 1) for path, _ in FIRST_READ_SPOTS]
 # A 429 also refuses the next `burst` requests of the key on any endpoint: two spots make bursts enough.
 THROTTLE_SPOTS = {"first": FIRST_READ_SPOTS[:3:2], "incremental": INCREMENTAL_SPOTS[:3:2]}
-# With reset 0 the connector falls back to its exponential backoff (5 s, then 9 s, 17 s for the same request),
-# so that case gets single 429s.
 PLAIN = {"header_style": "standard", "legacy_429_body": False, "fractional_reset": False}
 SERVER_ERRORS = ["500", "502", "503", "504"]
 
@@ -199,6 +197,8 @@ FAULTS = {
     "429 with X-Rate-Limit headers and the legacy body": (
         {"kind": "429", "burst": 1}, {"header_style": "x-rate-limit", "legacy_429_body": True}
     ),
+    # With reset 0 the connector falls back to its exponential backoff (5 s, then 9 s, 17 s for the same
+    # request): single 429s keep the case short.
     "429 with reset 0": ({"kind": "429", "burst": 0, "reset": 0}, {}),
     "500 502 503 504": ({"kind": "5xx"}, {}),
     "slow answer past the read timeout": ({"kind": "slow", "delay_s": 3}, {}),
