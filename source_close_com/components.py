@@ -5,11 +5,12 @@ that is the module name under which Airbyte's manifest runner and the Connector 
 and ``run.py`` registers the same alias for the packaged connector.
 """
 
-from __future__ import annotations
 
 import copy
+import hashlib
 import ipaddress
 import logging
+import time
 from dataclasses import InitVar, dataclass
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Union
@@ -42,6 +43,26 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 logger = logging.getLogger("airbyte")
 
 
+KEY_REJECTED = (
+    "Close rejected the API key (401 Unauthorized). Check the key in the connector settings, or create a new one "
+    "in Close under Settings > Developer > API Keys."
+)
+# Keys Close rejected in this process: (api_url, key digest) -> when. Later requests with that key fail before
+# they are sent, so a revoked key costs one request per sync, not one per stream and date window.
+_REJECTED_KEYS: Dict[str, float] = {}
+_REJECTION_MEMORY_S = 600.0
+
+
+def _key_fingerprint(config: Mapping[str, Any]) -> str:
+    material = f"{config.get('api_url') or ''}\0{config.get('api_key') or ''}"
+    return hashlib.sha256(material.encode("utf8")).hexdigest()
+
+
+def _key_was_rejected(config: Mapping[str, Any]) -> bool:
+    when = _REJECTED_KEYS.get(_key_fingerprint(config))
+    return when is not None and time.monotonic() - when < _REJECTION_MEMORY_S
+
+
 @dataclass
 class ResponseTriage(ErrorHandler):
     """A first look at each answer, for what the manifest's response filters cannot do:
@@ -49,7 +70,8 @@ class ResponseTriage(ErrorHandler):
     - a 200 whose body is not a JSON object (cut short by a proxy, or garbled) is retried: the CDK's JSON decoder
       would read it as an empty last page and end the stream early. A readable 200 is settled here, so the
       filters (which match on status *or* body text) do not parse each page again;
-    - a 403 is logged as a warning, once per endpoint, before the filters skip it (the CDK logs skips as info).
+    - a 403 is logged as a warning, once per endpoint, before the filters skip it (the CDK logs skips as info);
+    - a 401 is remembered, so that no further request is sent with that key (see ``CloseKeyAuth``).
 
     First in a CompositeErrorHandler, so it also carries the retry budget for the whole handler.
     """
@@ -66,6 +88,9 @@ class ResponseTriage(ErrorHandler):
 
     def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> Optional[ErrorResolution]:  # type: ignore[override]
         if not isinstance(response_or_exception, requests.Response):
+            return None
+        if response_or_exception.status_code == 401:
+            _REJECTED_KEYS[_key_fingerprint(self.config)] = time.monotonic()
             return None
         if response_or_exception.status_code == 403:
             self._warn_forbidden(_public_url(response_or_exception.url))
@@ -120,39 +145,52 @@ def _parse_time(value: Any) -> Optional[datetime]:
 
 
 @dataclass
-class FutureStateClamp(StateMigration):
-    """A saved cursor later than now (a clock error, or a hand-edited state) would make every later sync read
-    nothing. It is clamped to the sync's start time, with a warning naming the stream and both times."""
+class SavedStateCheck(StateMigration):
+    """Looks at a stream's saved cursor before the sync starts.
+
+    - Later than now (a clock error, or a hand-edited state): every later sync would read nothing. It is
+      clamped to the sync's start time, with a warning naming the stream and both times.
+    - Older than what Close keeps (``retention_days`` in the stream's parameters: events and deletions, 30
+      days): the gap is gone from Close. The state is kept (the cursor starts at the oldest day Close has)
+      and a warning says what was lost and how often to sync.
+    """
 
     parameters: InitVar[Mapping[str, Any]]
     config: Config
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self._stream = parameters.get("name", "?")
+        self._retention_days = int(parameters.get("retention_days") or 0)
         self._now = datetime.now(timezone.utc)
 
-    def _future_keys(self, stream_state: Mapping[str, Any]) -> list:
-        keys = []
-        for key, value in (stream_state or {}).items():
-            moment = _parse_time(value)
-            if moment is not None and moment > self._now:
-                keys.append(key)
-        return keys
+    def _times(self, stream_state: Mapping[str, Any]) -> Dict[str, datetime]:
+        return {k: t for k, t in ((k, _parse_time(v)) for k, v in (stream_state or {}).items()) if t is not None}
+
+    def _too_old(self, moment: datetime) -> bool:
+        return bool(self._retention_days) and (self._now - moment).days > self._retention_days
 
     def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
-        return bool(self._future_keys(stream_state))
+        return any(t > self._now or self._too_old(t) for t in self._times(stream_state).values())
 
     def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
-        clamped = dict(stream_state)
+        checked = dict(stream_state)
         now = self._now.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-        for key in self._future_keys(stream_state):
-            logger.warning(
-                f"Stream '{self._stream}': the saved state {key}={stream_state[key]} is later than now ({now}); "
-                f"it is clamped to {now}. Records changed between the previous sync and now may be missing: reset "
-                "the stream to re-read them."
-            )
-            clamped[key] = now
-        return clamped
+        for key, moment in self._times(stream_state).items():
+            if moment > self._now:
+                logger.warning(
+                    f"Stream '{self._stream}': the saved state {key}={stream_state[key]} is later than now ({now}); "
+                    f"it is clamped to {now}. Records changed between the previous sync and now may be missing: "
+                    "reset the stream to re-read them."
+                )
+                checked[key] = now
+            elif self._too_old(moment):
+                logger.warning(
+                    f"Stream '{self._stream}': the saved state {key}={stream_state[key]} is older than the "
+                    f"{self._retention_days} days Close keeps, so what happened between then and "
+                    f"{self._retention_days} days ago is no longer available. Sync at least every "
+                    f"{self._retention_days} days to keep this stream complete."
+                )
+        return checked
 
 
 @dataclass
@@ -444,10 +482,13 @@ class CustomFieldColumns(SchemaLoader):
 class CloseKeyAuth(BasicHttpAuthenticator):
     """HTTP Basic with the API key as username and an empty password, as Close asks. The encoded header value is
     as secret as the key: it is registered with the CDK's secret filter, so debug logs of outbound requests
-    (which include their headers) show ``****`` instead."""
+    (which include their headers) show ``****`` instead. Once Close has rejected the key, no request is sent
+    with it again: the stream fails at once with the same config error."""
 
     @property
     def token(self) -> str:
+        if _key_was_rejected(self.config):
+            raise AirbyteTracedException(message=KEY_REJECTED, failure_type=FailureType.config_error)
         token = super().token
         encoded = token.split(" ", 1)[1]
         if filter_secrets(encoded) == encoded:

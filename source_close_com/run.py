@@ -42,10 +42,7 @@ sys.modules.setdefault("source_declarative_manifest.components", components)
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.yaml")
 DEFAULT_API_URL = "https://api.close.com/api/v1/"
-KEY_REJECTED = (
-    "Close rejected the API key (401 Unauthorized). Check the key in the connector settings, or create a new one "
-    "in Close under Settings > Developer > API Keys."
-)
+KEY_REJECTED = components.KEY_REJECTED
 # Streams read through Advanced Filtering are probed on the plain list endpoint of the same object.
 PROBE_PATH = {"data/search/": "contact/"}
 

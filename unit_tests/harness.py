@@ -54,7 +54,16 @@ def run_command(command: str, config: Optional[Mapping[str, Any]] = None) -> Ent
 
 
 def run_discover(config: Mapping[str, Any]) -> EntrypointOutput:
-    return discover(source(config), dict(config), expecting_exception=True)
+    import logging
+
+    # The CDK's wrapper runs discover with --debug, which leaves the "airbyte" logger at DEBUG for every later
+    # in-process run (each response body logged): put it back.
+    logger = logging.getLogger("airbyte")
+    level = logger.level
+    try:
+        return discover(source(config), dict(config), expecting_exception=True)
+    finally:
+        logger.setLevel(level)
 
 
 def configured_catalog(

@@ -126,3 +126,26 @@ def test_events_never_ask_for_more_than_30_days(simulator):
     queries = simulator.stats()["paths"]["event/"]["recent"]
     oldest = min(parse(q["params"]["date_updated__gte"][0]) for q in queries if "date_updated__gte" in q["params"])
     assert oldest >= datetime.now(timezone.utc) - timedelta(days=31)
+
+
+def test_a_state_older_than_closes_retention_is_reported_and_not_asked_for(simulator):
+    """Close keeps 30 days of events: a state older than that cannot be honoured, and the user is told."""
+    from airbyte_cdk.models import AirbyteStateBlob, AirbyteStateMessage, AirbyteStateType, AirbyteStreamState, StreamDescriptor
+
+    old = (datetime.now(timezone.utc) - timedelta(days=45)).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    state = [
+        AirbyteStateMessage(
+            type=AirbyteStateType.STREAM,
+            stream=AirbyteStreamState(stream_descriptor=StreamDescriptor(name=name), stream_state=AirbyteStateBlob(**{cursor: old})),
+        )
+        for name, cursor in (("events", "date_updated"), ("deleted_records", "date_deleted"))
+    ]
+    simulator.reset_stats()
+    result = sync(simulator.config(start_date="2015-01-01"), ["events", "deleted_records"], sync_mode="incremental", state=state)
+    warnings = [m.log.message for m in result.output.logs if m.log.level.value == "WARN"]
+    for name in ("events", "deleted_records"):
+        assert any(f"'{name}'" in w and "30 days" in w and old in w for w in warnings), (name, warnings)
+    queries = simulator.stats()["paths"]["event/"]["recent"]
+    oldest = min(parse(q["params"]["date_updated__gte"][0]) for q in queries if "date_updated__gte" in q["params"])
+    assert oldest >= datetime.now(timezone.utc) - timedelta(days=31)
+    assert result.ids("events"), "the events Close still keeps are read"
