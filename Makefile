@@ -14,6 +14,7 @@ $(INSTALLED): pyproject.toml
 
 demo: $(INSTALLED)
 	$(PY) -m tools.demo
+	$(PY) -m tools.demo_local
 
 test: $(INSTALLED)
 	$(PY) -m pytest -q

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
 
@@ -419,3 +420,111 @@ def test_docs_changelog_starts_with_the_packaged_version() -> None:
     assert version == project_version()
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", date)
     assert metadata()["data"].get("releaseDate", date) == rows[-1][1]
+
+
+def python_messages(path: Path) -> List[str]:
+    """Sentences that components.py or run.py log, raise or return for a person to read: string literals and
+    f-strings (placeholders as ``{{ }}``) that start with a capital letter and hold six words or more, docstrings
+    excepted."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body and isinstance(node.body[0], ast.Expr)
+    }
+    messages = []
+    for node in ast.walk(tree):
+        if id(node) in docstrings:
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+        elif isinstance(node, ast.JoinedStr):
+            text = "{{ }}".join(part.value if isinstance(part, ast.Constant) else "" for part in node.values)
+        else:
+            continue
+        if re.match(r"[A-Z]", text) and len(text.split()) >= 6 and "\n" not in text.strip():
+            messages.append(text)
+    return messages
+
+
+def test_docs_explain_every_message_of_the_python_code() -> None:
+    """Warnings, check results and spec messages of components.py and run.py, which the manifest does not hold."""
+    docs = squeeze(docs_text())
+    messages = python_messages(COMPONENTS) + python_messages(ROOT / "source_close_com" / "run.py")
+    assert len(messages) > 5, "found too few messages: the extraction is broken"
+    for message in messages:
+        for fragment in JINJA.split(squeeze(message)):
+            fragment = fragment.strip(" :;,()")
+            if len(fragment) > 3:
+                assert fragment in docs, f"docs/close-com.md does not explain: {fragment!r} (from {message!r})"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The image, the packages, the docs and the acceptance-test inputs name the same connector
+# --------------------------------------------------------------------------------------------------------------
+ACCEPTANCE = ROOT / "acceptance-test-config.yml"
+
+
+def incremental_streams() -> List[str]:
+    document = manifest()
+    return [
+        name for name, stream in zip(stream_names(), document["streams"]) if "incremental_sync" in follow_refs(stream, document)
+    ]
+
+
+def docs_cursors() -> Dict[str, str]:
+    rows = table_rows(markdown_section(docs_text(), "Supported streams"))
+    return {row[0].strip("`"): row[3].strip("`") for row in rows}
+
+
+def test_docs_name_the_image_the_packages_the_command_and_the_stream_counts() -> None:
+    docs = squeeze(docs_text())
+    data = metadata()["data"]
+    assert f"`{data['dockerRepository']}`" in docs, "the docs must name the Docker image"
+    assert f"`{data['remoteRegistries']['pypi']['packageName']}`" in docs, "the docs must name the PyPI package"
+    command = next(iter(console_scripts()))
+    assert f'local_executable="{command}"' in docs, "the PyAirbyte example must run the installed command"
+    names, incremental = stream_names(), incremental_streams()
+    assert f"{len(names)} streams" in docs and f"{len(incremental)} of them incremental" in docs
+    changelog = table_rows(markdown_section(docs_text(), "Changelog"))[0][3]
+    assert f"{len(names)} streams ({len(incremental)} incremental" in changelog
+    pins = {extra: [r for r in reqs if r.startswith("airbyte==")] for extra, reqs in pyproject()["project"]["optional-dependencies"].items()}
+    assert pins["local"] and pins["local"] == pins["dev"], f"the local and dev extras pin different PyAirbyte: {pins}"
+    assert f"`{pins['local'][0]}`" in docs, "the docs must name the PyAirbyte version the connector is tested with"
+    assert "airbyte-cdk==7.39.1" in pyproject()["project"]["dependencies"] and "`airbyte-cdk==7.39.1`" in docs
+
+
+def test_acceptance_test_config_runs_this_connector_on_its_own_files() -> None:
+    config = yaml.safe_load(ACCEPTANCE.read_text())
+    assert config["connector_image"] == f"{metadata()['data']['dockerRepository']}:dev"
+    entries = [entry for section in config["acceptance_tests"].values() for entry in section["tests"]]
+    paths = [entry[key] for entry in entries for key in ("config_path", "configured_catalog_path", "spec_path") if key in entry]
+    paths += [entry["future_state"]["future_state_path"] for entry in entries if "future_state" in entry]
+    for path in paths:
+        assert (ROOT / path).is_file(), f"acceptance-test-config.yml names {path}, which does not exist"
+    assert not [e for e in entries if "empty_streams" in e], "every stream has records on the simulator"
+    statuses = {entry["config_path"]: entry.get("status") for entry in config["acceptance_tests"]["connection"]["tests"]}
+    assert "failed" in statuses.values() and "succeed" in statuses.values()
+
+
+def test_configured_catalog_and_states_cover_every_stream_with_its_cursor() -> None:
+    catalog = json.loads((ROOT / "integration_tests" / "configured_catalog.json").read_text())
+    entries = {entry["stream"]["name"]: entry for entry in catalog["streams"]}
+    assert len(entries) == len(catalog["streams"]), "a stream is listed twice in the configured catalog"
+    assert sorted(entries) == sorted(stream_names())
+    incremental = set(incremental_streams())
+    cursors = docs_cursors()
+    for name, entry in entries.items():
+        assert (entry["sync_mode"] == "incremental") == (name in incremental), f"{name}: sync mode {entry['sync_mode']}"
+        assert entry["primary_key"] == [["id"]], name
+        if name in incremental:
+            assert entry["cursor_field"] == [cursors[name]], f"{name}: catalog cursor {entry['cursor_field']}, docs {cursors[name]}"
+            assert entry["destination_sync_mode"] == "append_dedup"
+    now = datetime.now(timezone.utc)
+    for path, in_future in ((ROOT / "integration_tests" / "abnormal_state.json", True), (ROOT / "sample_files" / "state.json", False)):
+        states = {m["stream"]["stream_descriptor"]["name"]: m["stream"]["stream_state"] for m in json.loads(path.read_text())}
+        assert set(states) == incremental, f"{path.name} must hold a state for every incremental stream, and only those"
+        for name, state in states.items():
+            assert list(state) == entries[name]["cursor_field"], f"{path.name}: {name} state {state}"
+            moment = datetime.fromisoformat(next(iter(state.values())))
+            assert (moment > now + timedelta(days=3650)) if in_future else (moment < now), f"{path.name}: {name} {moment}"

@@ -50,7 +50,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="module")
 def live_simulator() -> Iterator[SimulatorProcess]:
     """The organisation every config of acceptance-test-config.yml points at: small, seed 7, no rate limit."""
-    with SimulatorProcess(seed=7, scale="small", rps=None) as sim:
+    with SimulatorProcess(seed=7, scale="small", rps=None, org_rps=None) as sim:
         yield sim
 
 

@@ -8,7 +8,8 @@ refresh):
   cursor (compared with the simulator's ground truth) and nothing older than the documented overlap;
 * a second read from the state the first one ended with re-reads only that overlap, and no state goes backwards;
 * a read from the future state of ``integration_tests/abnormal_state.json`` does not fail, re-reads no history,
-  saves no state later than now, and the next sync still returns the changes made after it.
+  saves no state later than now, and the next sync still returns the changes made after it;
+* the section's catalog is what ``discover`` reports (streams, sync modes, cursors, primary keys).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import json
 from datetime import timedelta
 
 import pytest
+import yaml
 
+from airbyte_cdk.test import entrypoint_wrapper
 from close_simulator.testing import SimulatorProcess
 from unit_tests.standard.suite import (
     EVENT_RETENTION,
@@ -27,6 +30,7 @@ from unit_tests.standard.suite import (
     CloseComSuiteBase as Suite,
     IncrementalRead,
     parse_time,
+    with_simulator,
 )
 
 SAVED_STATE_PATH = ROOT / "sample_files" / "state.json"
@@ -93,7 +97,7 @@ def test_read_from_a_future_state() -> None:
     """A cursor in 2099 that survived the sync would hide every later change: a correct connector clamps it."""
     future_state_path = ROOT / Suite.incremental_entry()["future_state"]["future_state_path"]
     future = json.loads(future_state_path.read_text())
-    with SimulatorProcess(seed=7, scale="small", rps=None) as simulator:  # mutated below: not the shared one
+    with SimulatorProcess(seed=7, scale="small", rps=None, org_rps=None) as simulator:  # mutated below: not the shared one
         first = Suite.incremental_read(simulator, future)
         assert set(stream_cursors(future)) == set(first.incremental_streams), (
             "abnormal_state.json must cover every incremental stream"
@@ -126,3 +130,22 @@ def test_read_from_a_future_state() -> None:
         assert ids, f"the simulator changed no {stream}"
         missing = ids - {r["id"] for r in second.records(stream)}
         assert not missing, f"{stream}: changes made after a sync from a future state were lost: {sorted(missing)}"
+
+
+def test_the_catalog_is_what_discover_reports(live_simulator: SimulatorProcess) -> None:
+    """integration_tests/configured_catalog.json names every discovered stream, incremental exactly where the
+    stream supports it, on the cursor the connector declares."""
+    entry = Suite.incremental_entry()
+    config = with_simulator(yaml.safe_load((ROOT / entry["config_path"]).read_text()), live_simulator)
+    catalog = json.loads((ROOT / entry["configured_catalog_path"]).read_text())
+    output = entrypoint_wrapper.discover(Suite.create_stateful_connector(config, None, None), config)
+    assert not output.errors, output.get_formatted_error_message()
+    discovered = {stream.name: stream for stream in output.catalog.catalog.streams}
+    configured = {c["stream"]["name"]: c for c in catalog["streams"]}
+    assert sorted(configured) == sorted(discovered)
+    for name, stream in discovered.items():
+        modes = [mode.value for mode in stream.supported_sync_modes]
+        assert (configured[name]["sync_mode"] == "incremental") == ("incremental" in modes), name
+        if "incremental" in modes:
+            assert configured[name]["cursor_field"] == stream.default_cursor_field, name
+        assert [["id"]] == stream.source_defined_primary_key == configured[name]["primary_key"], name

@@ -1,0 +1,99 @@
+"""PyAirbyte runs the connector into a DuckDB cache, as ``tools/demo_local.py`` does (``make demo``).
+
+A first sync writes exactly the simulator's ground truth into DuckDB, stream by stream; after changes in Close,
+a second sync reads incrementally from the state PyAirbyte kept in DuckDB, and the new and changed rows are there.
+PyAirbyte (``airbyte`` on PyPI, in the dev extra next to the pinned airbyte-cdk) runs offline: no registry lookup,
+no usage tracking, no install (the connector is this virtualenv's ``source-close-com``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Dict, List
+
+import pytest
+
+from close_simulator.testing import SimulatorProcess
+from tools.demo_local import (
+    DEFAULT_STREAMS,
+    change_the_organisation,
+    close_source,
+    duckdb_cache,
+    row_counts,
+    rows,
+    table,
+    table_ids,
+)
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory):
+    """Two PyAirbyte syncs into one DuckDB file, with changes to the organisation in between."""
+    with SimulatorProcess(seed=7, scale="small", rps=None, org_rps=None) as sim:
+        config = dict(sim.config, requests_per_second=500)
+        source = close_source(config, DEFAULT_STREAMS)
+        cache = duckdb_cache(tmp_path_factory.mktemp("pyairbyte"))
+        first = source.read(cache=cache)
+        after_first = {stream: table_ids(cache, stream) for stream in DEFAULT_STREAMS}
+        truth_first = {stream: sim.truth(stream, start_date=config["start_date"]) for stream in DEFAULT_STREAMS}
+        changes = change_the_organisation(sim)
+        second = source.read(cache=cache)
+        truth_second = {stream: sim.truth(stream, start_date=config["start_date"]) for stream in DEFAULT_STREAMS}
+        yield {
+            "sim": sim, "config": config, "cache": cache, "first": first, "second": second, "changes": changes,
+            "after_first": after_first, "truth_first": truth_first, "truth_second": truth_second,
+        }
+        cache.close()
+
+
+def ids(records: List[dict]) -> List[str]:
+    return [record["id"] for record in records]
+
+
+def test_first_sync_writes_the_ground_truth_to_duckdb(synced) -> None:
+    for stream in DEFAULT_STREAMS:
+        expected = ids(synced["truth_first"][stream])
+        in_duckdb = synced["after_first"][stream]
+        assert expected, f"the simulator has no {stream}: the test proves nothing"
+        assert len(in_duckdb) == len(expected), f"{stream}: {len(in_duckdb)} rows in DuckDB, {len(expected)} in Close"
+        assert set(in_duckdb) == set(expected), f"{stream}: the rows in DuckDB are not Close's"
+    assert synced["first"].processed_records == sum(len(synced["truth_first"][s]) for s in DEFAULT_STREAMS)
+
+
+def test_incremental_sync_brings_the_changes(synced) -> None:
+    cache, changes = synced["cache"], synced["changes"]
+    assert synced["second"].processed_records < synced["first"].processed_records // 5, (
+        f"the second sync read {synced['second'].processed_records} records, the first "
+        f"{synced['first'].processed_records}: it was not incremental"
+    )
+    for kind in ("created", "updated"):
+        for stream, changed in changes[kind].items():
+            assert changed, f"the simulator {kind} no {stream}"
+            found = {row["id"] for row in rows(cache, stream, changed, ("id",))}
+            assert found == set(changed), f"{stream}: {kind} rows missing from DuckDB: {sorted(set(changed) - found)}"
+    confidences = rows(cache, "opportunities", changes["updated"]["opportunities"], ("id", "confidence"))
+    assert [row["confidence"] for row in confidences] == [77] * len(changes["updated"]["opportunities"])
+    completed = rows(cache, "lead_tasks", changes["updated"]["lead_tasks"], ("id", "is_complete"))
+    assert all(row["is_complete"] for row in completed) and completed
+    deleted = set(changes["deleted_opportunities"])
+    deletions = cache.run_sql_query(f"SELECT object_type, object_id FROM {table(cache, 'deleted_records')}")
+    assert deleted and deleted <= {row["object_id"] for row in deletions if row["object_type"] == "opportunity"}
+
+
+def test_duckdb_holds_each_record_once_after_both_syncs(synced) -> None:
+    """PyAirbyte merges the incremental rows on the primary key: the tables equal Close now, except that a deleted
+    opportunity stays (its deletion arrives as a row of deleted_records)."""
+    cache = synced["cache"]
+    counts: Dict[str, int] = row_counts(cache, DEFAULT_STREAMS)
+    kept_deleted = {"opportunities": set(synced["changes"]["deleted_opportunities"])}
+    for stream in DEFAULT_STREAMS:
+        in_duckdb = table_ids(cache, stream)
+        duplicated = [i for i, n in Counter(in_duckdb).items() if n > 1]
+        assert not duplicated, f"{stream}: rows held twice in DuckDB: {duplicated[:5]}"
+        expected = set(ids(synced["truth_second"][stream])) | kept_deleted.get(stream, set())
+        assert set(in_duckdb) == expected, (
+            f"{stream}: DuckDB has {sorted(set(in_duckdb) - expected)[:5]} extra, "
+            f"lacks {sorted(expected - set(in_duckdb))[:5]}"
+        )
+        assert counts[stream] == len(expected)
+
