@@ -73,7 +73,7 @@ def summarise(title: str, messages: list[dict]) -> list[dict]:
 def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="close-demo-"))
     try:
-        with SimulatorProcess(seed=7, scale="small", rps=None) as sim:
+        with SimulatorProcess(seed=7, scale="small", rps=None, org_rps=None) as sim:
             # The bundled simulator sets no rate limit; against Close keep the default of 20 requests/s.
             config = dict(sim.config, requests_per_second=200)
             print(f"Simulator serving a Close organisation at {config['api_url']}")
