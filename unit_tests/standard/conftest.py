@@ -1,7 +1,8 @@
 """Fixtures and hooks of the standard connector tests (see ``suite.py``).
 
 * The airbyte-cdk standard tests apply markers when their modules are imported; the project runs pytest with
-  ``--strict-markers``, so they are registered here.
+  ``--strict-markers``, so they are registered in ``pyproject.toml`` (a conftest below the root registers
+  them too late when the whole suite is collected).
 * ``pytest_generate_tests`` parametrizes the suite's ``scenario`` argument, per test, with the configs of
   ``acceptance-test-config.yml`` whose sections run that test's command, *indirectly*: the ``scenario`` fixture
   turns each into a scenario whose config points at the live simulator.
@@ -21,11 +22,6 @@ from close_simulator.testing import SimulatorProcess
 from unit_tests.standard.suite import ROOT, SUITE_TEST_COMMANDS, with_simulator
 
 COMPONENT_MODULES = ("source_declarative_manifest.components", "components")
-
-
-def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "image_tests: airbyte-cdk standard tests that build and run a Docker image")
-    config.addinivalue_line("markers", "requires_creds: airbyte-cdk scenarios whose config lives under secrets/")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
