@@ -18,8 +18,10 @@ Checks after every sync, per stream:
   updates to activities created before the previous sync's lookback (Close filters activities only by
   ``date_created``: such an update is not visible to an incremental sync by design, and is listed apart),
   and records whose content changed while their ``date_updated`` did not (the simulator derives old
-  activities, and the data of the events that created them, from the lead's current contacts, so deleting
-  a contact rewrites them in place; no incremental sync can see that either; also listed apart);
+  activities, and the data of the events that created them, from current objects: deleting a contact
+  clears ``contact_id`` on the lead's old activities, an opportunity update changes
+  ``opportunity_confidence`` on its old status-change activities; no incremental sync can see that
+  either; also listed apart);
 - the connector's peak RSS, per sync, does not grow from sync to sync.
 """
 
@@ -172,18 +174,18 @@ def main() -> int:
                     continue
                 changed = [rid for rid, digest in truth[name].items() if previous[name].get(rid) != digest]
                 not_emitted = [rid for rid in changed if rid not in emitted and rid in now_truth]
-                if name in activity_streams and sync_started_prev is not None:
-                    horizon = sync_started_prev - timedelta(days=1)  # previous state minus the 1-day lookback
-                    old = [rid for rid in not_emitted if (parse_time(truth[name][rid][1]) or horizon) < horizon]
-                    if old:
-                        by_design[name] = old
-                    not_emitted = [rid for rid in not_emitted if rid not in old]
                 # A record whose content changed while its cursor stayed put cannot be seen by any incremental sync.
                 quiet = [rid for rid in not_emitted if rid in previous[name]
                          and previous[name][rid][2] == truth[name][rid][2] and name not in full_refresh]
                 if quiet:
                     in_place[name] = quiet
                 not_emitted = [rid for rid in not_emitted if rid not in quiet]
+                if name in activity_streams and sync_started_prev is not None:
+                    horizon = sync_started_prev - timedelta(days=1)  # previous state minus the 1-day lookback
+                    old = [rid for rid in not_emitted if (parse_time(truth[name][rid][1]) or horizon) < horizon]
+                    if old:
+                        by_design[name] = old
+                    not_emitted = [rid for rid in not_emitted if rid not in old]
                 if not_emitted:
                     unsynced[name] = not_emitted
             ok = not (missing or invented or unsynced or result.errors)
