@@ -12,8 +12,9 @@ records per CPU-second of each tenth is the measure of decay that other load doe
 
 The simulator's ``max_skip`` is Close's 250,000 by default. With the default 30-day windows a window
 holds ~14,000 emails, so no walk comes near it; ``--window-days 3650`` puts the whole history in one
-window, so the walk reaches ``_skip`` 250,000 and must restart from the last ``date_created`` seen
-(``--max-skip`` sets another cap). The 400s counted by the simulator are those restarts.
+window, so an offset walk would pass ``_skip`` 250,000 and have to restart from the last ``date_created``
+seen (``--max-skip`` sets another cap). The simulator's 400s are such restarts; the deepest ``_skip`` the
+connector sent is printed too (paging by the cursor's value keeps it at the rows of one instant).
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def main() -> int:
         catalog = discover(config, workdir, command)
         truth = expected_ids(args.seed, args.scale, config["start_date"])
         print(f"ground truth: {len(truth)} emails; reading...", flush=True)
+        sim.configure(recent_limit=1_000_000)  # keep every request's parameters: how deep did _skip go?
         sim.reset_stats()
         sim_cpu0 = proc_cpu_seconds(sim.pid) or 0.0
         slices = Slices(len(truth), time.monotonic())
@@ -115,6 +117,9 @@ def main() -> int:
     got = set(emitted)
     missing, extra, dups = len(truth - got), len(got - truth), len(emitted) - len(got)
     totals = stats["totals"]
+    recent = [e for p in stats["paths"].values() for e in p.get("recent", [])]
+    skips = [int((e.get("params") or {}).get("_skip", ["0"])[0] or 0) for e in recent]
+    deepest = max(skips, default=0)
     skip_restarts = totals["status"].get("400", 0)
     body = [r for r in slices.rows]
     steady = [r["rec_s"] for r in body[1:]] or [0.0]
@@ -126,6 +131,8 @@ def main() -> int:
     print(f"\nwall {result.wall_s:.0f} s (first record after {result.first_record_s or 0:.1f} s), {result.records} records, "
           f"{result.records / result.wall_s:.0f} records/s overall; {totals['requests']} requests "
           f"({skip_restarts} answered 400 at the skip cap, status {totals['status']})")
+    print(f"deepest _skip sent: {deepest:,} (requests with _skip > 0: {sum(1 for x in skips if x)} of {len(skips)}; "
+          f"the cap is {args.max_skip if args.max_skip is not None else 250000:,})")
     print(f"connector CPU {result.cpu_s:.0f} s ({result.records / max(result.cpu_s, 1e-9):.0f} records per CPU-second), "
           f"peak RSS {result.peak_rss_mb:.0f} MB (goal < 500 MB); simulator CPU {sim_cpu:.0f} s")
     if len(body) >= 3:
