@@ -10,17 +10,19 @@ import copy
 import hashlib
 import ipaddress
 import logging
+import threading
 import time
 from dataclasses import InitVar, dataclass
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Mapping, MutableMapping, Optional, Union
-from urllib.parse import urlsplit
+from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Union
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import requests
 
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.auth.token import BasicHttpAuthenticator
+from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
 from airbyte_cdk.sources.declarative.interpolation import InterpolatedString
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
@@ -245,8 +247,9 @@ class KeysetPagination(PaginationStrategy):
     lost for good, since the state then passes it. Anchoring on the value leaves at most the rows that share the
     last instant exposed to that, and keeps ``_skip`` far below Close's ``max_skip`` on any window.
 
-    The token is ``{"after": <value>, "skip": <rows read at that value>}``; the manifest puts both in the
-    request. ``precision: minute`` is for the leads ``query``, which compares dates to the minute.
+    The token is ``{"after": <value>, "skip": <rows of that instant to pass>, "key": ...}``; the manifest puts
+    ``after`` and ``skip`` in the request. ``precision: minute`` is for the leads ``query``,
+    which compares dates to the minute.
     """
 
     parameters: InitVar[Mapping[str, Any]]
@@ -256,6 +259,7 @@ class KeysetPagination(PaginationStrategy):
     precision: str = "microsecond"
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._stream = parameters.get("name", "")
         self._field = InterpolatedString.create(self.sort_field, parameters=parameters).eval(self.config)
         size = InterpolatedString.create(str(self.page_size), parameters=parameters).eval(self.config)
         self._page_size = int(size) if self.page_size is not None else None
@@ -290,19 +294,64 @@ class KeysetPagination(PaginationStrategy):
         last_value = rows[-1].get(self._field)
         key = self._tie_key(last_value)
         if key is None:  # no usable value: go on by offset from the previous anchor
-            return {"after": previous.get("after"), "skip": previous.get("skip", 0) + len(rows), "key": previous.get("key")}
-        ties = 0
+            return {**previous, "skip": previous.get("skip", 0) + len(rows)}
+        tail = 0
         for row in reversed(rows):  # rows come sorted by the field, so the ties are the tail of the page
             if self._tie_key(row.get(self._field)) != key:
                 break
-            ties += 1
-        if ties == len(rows) and previous.get("key") == key:
-            ties += previous.get("skip", 0)
+            tail += 1
+        # How deep into the run of rows sharing this instant the read is now.
+        run = previous.get("skip", 0) + len(rows) if (tail == len(rows) and previous.get("key") == key) else tail
+        # Re-read up to half a page of that run rather than skipping all of it: if a row of the run is edited or
+        # deleted before the next request, the rest move up by one, and the overlap still covers them. The rows
+        # re-read are dropped by id (`KeysetPageRows`), so nothing is emitted twice.
+        overlap = min(run, max(1, (self._page_size or len(rows)) // 2))
         after = _parse_time(last_value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-        return {"after": after, "skip": ties, "key": key}
+        seen = [row.get("id") for row in rows[len(rows) - min(overlap, tail):]]
+        token = {"after": after, "key": key, "skip": run - overlap}
+        # The page this token asks for is read next, on this thread; its extractor drops the rows re-read.
+        _REREAD[(threading.get_ident(), self._stream)] = {**token, "seen": set(seen)}
+        return token
 
     def get_page_size(self) -> Optional[int]:
         return self._page_size
+
+
+# (thread, stream) -> the next keyset page's request and the ids it re-reads on purpose. A partition is read
+# page after page on one thread, so the page a token asks for is the next one that thread extracts.
+_REREAD: Dict[tuple, Dict[str, Any]] = {}
+
+
+@dataclass
+class KeysetPageRows(RecordExtractor):
+    """The rows of a keyset page (``data``), less those ``KeysetPagination`` re-read on purpose, by id.
+
+    The CDK hands neither record filters nor extractors the page token, so the paginator leaves the ids for the
+    page it asked for, and the extractor checks the response answers that very request (same ``_skip``, same
+    anchor value) before dropping anything.
+    """
+
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._stream = parameters.get("name", "")
+
+    def extract_records(self, response: requests.Response) -> Iterable[MutableMapping[Any, Any]]:
+        body = orjson.loads(response.content)
+        rows = (body.get("data") or []) if isinstance(body, dict) else []
+        reread = _REREAD.pop((threading.get_ident(), self._stream), None)
+        if reread and _asked_for(response, reread):
+            rows = [row for row in rows if row.get("id") not in reread["seen"]]
+        yield from rows
+
+
+def _asked_for(response: requests.Response, token: Mapping[str, Any]) -> bool:
+    request = getattr(response, "request", None)
+    query = parse_qs(urlsplit(getattr(request, "url", "") or "").query)
+    if query.get("_skip") != [str(token["skip"])]:
+        return False
+    return any(token["after"] in value for values in query.values() for value in values)
 
 
 @dataclass
