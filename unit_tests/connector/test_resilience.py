@@ -44,14 +44,6 @@ def test_a_429_waits_what_close_says_then_retries_the_same_request(make_simulato
     assert all(reset * 0.9 <= w <= reset + 2.0 for w in waits), waits
 
 
-@pytest.mark.parametrize("kind", ["500", "502", "503", "504", "drop"])
-def test_transient_faults_are_retried_and_lose_nothing(make_simulator, kind):
-    sim = make_simulator(**NO_LIMIT, faults=[{"kind": kind, "path": "activity/email/", "nth": [2, 3]}])
-    result = sync(sim.config(window_days=3650), ["email_activities"])
-    assert_truth(sim, result, "email_activities")
-    assert sim.stats()["totals"]["faults"].get(kind, 0) == 2
-
-
 def test_rejected_key_is_a_config_error_on_read_without_retries(simulator):
     bad_key = "api_REVOKED0000000000000"
     catalog = configured_catalog(simulator.config(), ["users"])
