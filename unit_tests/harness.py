@@ -134,6 +134,20 @@ class ReadResult:
     def ids(self, stream: str) -> List[str]:
         return [r["id"] for r in self.records[stream]]
 
+    @classmethod
+    def of(cls, output: EntrypointOutput) -> "ReadResult":
+        """Records and states of a read, by stream."""
+        result = cls(output=output)
+        for message in output.get_message_iterator():
+            if message.type == Type.RECORD:
+                result.records[message.record.stream].append(message.record.data)
+            elif message.type == Type.STATE:
+                stream_state = message.state.stream
+                result.states[stream_state.stream_descriptor.name].append(
+                    dict(stream_state.stream_state.__dict__) if stream_state.stream_state else {}
+                )
+        return result
+
 
 def sync(
     config: Mapping[str, Any],
@@ -147,16 +161,7 @@ def sync(
     config = {"requests_per_second": 500, **config}
     catalog = catalog or configured_catalog(config, streams, sync_mode)
     output = run_read(config, catalog, state, expect_errors=expect_errors)
-    result = ReadResult(output=output)
-    for message in output.get_message_iterator():
-        if message.type == Type.RECORD:
-            result.records[message.record.stream].append(message.record.data)
-        elif message.type == Type.STATE:
-            stream_state = message.state.stream
-            result.states[stream_state.stream_descriptor.name].append(
-                dict(stream_state.stream_state.__dict__) if stream_state.stream_state else {}
-            )
-    return result
+    return ReadResult.of(output)
 
 
 def id_diff(emitted: Iterable[str], expected: Iterable[str]) -> str:

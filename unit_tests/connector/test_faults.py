@@ -108,16 +108,7 @@ def read(
         assert not output.errors, "the read failed: " + "; ".join(
             f"{e.trace.error.message} / {e.trace.error.internal_message}" for e in output.errors
         )
-    result = ReadResult(output=output)
-    for message in output.get_message_iterator():
-        if message.type == Type.RECORD:
-            result.records[message.record.stream].append(message.record.data)
-        elif message.type == Type.STATE:
-            stream_state = message.state.stream
-            result.states[stream_state.stream_descriptor.name].append(
-                dict(stream_state.stream_state.__dict__) if stream_state.stream_state else {}
-            )
-    return result
+    return ReadResult.of(output)
 
 
 def stream_names(catalog: ConfiguredAirbyteCatalog) -> List[str]:
