@@ -6,10 +6,12 @@ and ``run.py`` registers the same alias for the packaged connector.
 """
 
 
+import ast
 import copy
 import hashlib
 import ipaddress
 import logging
+import sys
 import threading
 import time
 from dataclasses import InitVar, dataclass, field
@@ -43,6 +45,27 @@ from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets, filter_secre
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 logger = logging.getLogger("airbyte")
+
+
+def _serialised_literal_eval() -> None:
+    """The CDK runs every interpolated value through ``ast.literal_eval``, from all worker threads at once. On
+    CPython 3.11 the AST constructor's recursion counter is shared state, and concurrent calls now and then fail
+    with ``SystemError: AST constructor recursion depth mismatch`` (python/cpython#106905), which fails a stream
+    at random. One lock around it costs nothing measurable next to the GIL the calls hold anyway."""
+    if getattr(ast.literal_eval, "_close_serialised", False) or sys.version_info >= (3, 12):
+        return
+    unguarded = ast.literal_eval
+    lock = threading.Lock()
+
+    def literal_eval(node_or_string: Any) -> Any:
+        with lock:
+            return unguarded(node_or_string)
+
+    literal_eval._close_serialised = True  # type: ignore[attr-defined]
+    ast.literal_eval = literal_eval
+
+
+_serialised_literal_eval()
 
 
 def page_body(response: requests.Response) -> Any:
