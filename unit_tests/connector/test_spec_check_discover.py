@@ -15,7 +15,12 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command
 from unit_tests.harness import output_text, run_command, run_discover
 
 MANIFEST = yaml.safe_load(Path("source_close_com/manifest.yaml").read_text())
-STREAM_NAMES = [s["$parameters"]["name"] for s in MANIFEST["streams"]]
+STREAM_NAMES = [s["name"] for s in MANIFEST["streams"]]
+
+
+def test_every_stream_entry_names_itself_once():
+    assert len(set(STREAM_NAMES)) == len(STREAM_NAMES) == 47
+    assert [s["$parameters"]["name"] for s in MANIFEST["streams"]] == STREAM_NAMES
 
 
 def run(command: str, config=None) -> EntrypointOutput:
