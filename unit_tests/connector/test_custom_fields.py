@@ -129,6 +129,16 @@ def test_a_field_added_between_discovers_appears(make_simulator):
     assert after[key]["type"] == ["null", "array"] and after[key]["items"] == {"type": "string", "format": "date"}
 
 
+def test_shared_fields_are_read_once_per_discover_though_four_streams_use_them(make_simulator):
+    sim = make_simulator(seed=7, scale="small", rps=None, org_rps=None)
+    schemas = discovered(sim.config())
+    paths = sim.stats()["paths"]
+    assert paths["custom_field/shared/"]["requests"] == 1
+    for stream, obj in CUSTOM_FIELD_STREAMS.items():  # and each stream still has its own and its shared columns
+        assert paths[f"custom_field/{obj}/"]["requests"] == 1
+        assert set(custom_columns(schemas[stream])) == {f"custom.{d['id']}" for d in definitions(sim, obj)}
+
+
 def test_a_key_that_may_not_read_definitions_keeps_the_static_schema(make_simulator):
     sim = make_simulator(seed=7, scale="small", rps=None, org_rps=None, restricted_keys=True)
     config = sim.config(api_key=sim.restricted_key)
