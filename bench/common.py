@@ -33,6 +33,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from close_simulator.testing import SimulatorProcess  # noqa: E402
+from tools.catalog import configured_catalog  # noqa: E402,F401  (re-exported for the benchmarks)
 
 CONNECTOR = str(Path(sys.executable).with_name("source-close-com"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -117,30 +118,6 @@ def discover(config: dict, workdir: Path, command: list[str] | None = None) -> d
             if message.get("type") == "CATALOG":
                 return message["catalog"]
     raise SystemExit(f"discover failed (exit {done.returncode}): {done.stderr[-2000:]}")
-
-
-def configured_catalog(catalog: dict, mode: str, streams: Iterable[str] | None = None) -> dict:
-    """Every stream (or the named ones) in ``mode`` where the stream supports it, else full refresh."""
-    wanted = set(streams) if streams is not None else None
-    entries = []
-    for stream in catalog["streams"]:
-        if wanted is not None and stream["name"] not in wanted:
-            continue
-        incremental = mode == "incremental" and "incremental" in stream["supported_sync_modes"]
-        entry = {
-            "stream": stream,
-            "sync_mode": "incremental" if incremental else "full_refresh",
-            "destination_sync_mode": "append_dedup" if incremental else "overwrite",
-        }
-        if incremental:
-            entry["cursor_field"] = stream.get("default_cursor_field", [])
-            entry["primary_key"] = stream.get("source_defined_primary_key", [["id"]])
-        entries.append(entry)
-    if wanted is not None:
-        missing = wanted - {e["stream"]["name"] for e in entries}
-        if missing:
-            raise SystemExit(f"streams not in the catalog: {sorted(missing)}")
-    return {"streams": entries}
 
 
 # ------------------------------------------------------------------------------------ one connector run

@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from close_simulator.testing import SimulatorProcess
+from tools.catalog import configured_catalog
 
 CONNECTOR = str(Path(sys.executable).with_name("source-close-com"))
 
@@ -35,22 +36,6 @@ def airbyte(command: str, workdir: Path, **files: object) -> list[dict]:
             print("ERROR:", m["trace"]["error"]["message"], file=sys.stderr)
         raise SystemExit(f"source-close-com {command} failed (exit {completed.returncode})")
     return messages
-
-
-def configured(catalog: dict, mode: str) -> dict:
-    streams = []
-    for stream in catalog["streams"]:
-        incremental = mode == "incremental" and "incremental" in stream["supported_sync_modes"]
-        entry = {
-            "stream": stream,
-            "sync_mode": "incremental" if incremental else "full_refresh",
-            "destination_sync_mode": "append_dedup" if incremental else "overwrite",
-        }
-        if incremental:
-            entry["cursor_field"] = stream.get("default_cursor_field", [])
-            entry["primary_key"] = stream.get("source_defined_primary_key", [["id"]])
-        streams.append(entry)
-    return {"streams": streams}
 
 
 def summarise(title: str, messages: list[dict]) -> list[dict]:
@@ -82,14 +67,14 @@ def main() -> None:
             catalog = next(m for m in airbyte("discover", workdir, config=config) if m["type"] == "CATALOG")["catalog"]
             print(f"discover: {len(catalog['streams'])} streams")
 
-            full = airbyte("read", workdir, config=config, catalog=configured(catalog, "incremental"))
+            full = airbyte("read", workdir, config=config, catalog=configured_catalog(catalog, "incremental"))
             state = summarise("Full read", full)
 
             sim.mutate({"action": "create", "object_type": "lead", "count": 3})
             sim.mutate({"action": "create", "object_type": "activity", "subtype": "call", "count": 5})
             sim.mutate({"action": "update", "object_type": "opportunity", "count": 2, "fields": {"note": "changed"}})
             print("\nThe simulator created 3 leads and 5 calls and updated 2 opportunities.")
-            incremental = airbyte("read", workdir, config=config, catalog=configured(catalog, "incremental"), state=state)
+            incremental = airbyte("read", workdir, config=config, catalog=configured_catalog(catalog, "incremental"), state=state)
             summarise("Incremental read from the saved state", incremental)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -13,9 +13,11 @@ from airbyte_cdk.models import (
     ConfiguredAirbyteCatalogSerializer,
     Type,
 )
+from airbyte_cdk.models.airbyte_protocol_serializers import AirbyteCatalogSerializer
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
 
 from source_close_com.run import CloseEntrypoint, SourceCloseCom
+from tools.catalog import configured_catalog as shared_configured_catalog
 
 
 def source(config: Optional[Mapping[str, Any]] = None, catalog=None, state=None) -> SourceCloseCom:
@@ -72,34 +74,11 @@ def configured_catalog(
     sync_mode: str = "full_refresh",
 ) -> ConfiguredAirbyteCatalog:
     """A configured catalog for the named streams (all by default) in the given sync mode where supported."""
-    output = run_discover(config)
-    wanted = set(streams) if streams is not None else None
-    entries = []
-    for stream in output.catalog.catalog.streams:
-        if wanted is not None and stream.name not in wanted:
-            continue
-        modes = [m.value for m in stream.supported_sync_modes]
-        mode = sync_mode if sync_mode in modes else "full_refresh"
-        entry: Dict[str, Any] = {
-            "stream": {
-                "name": stream.name,
-                "json_schema": stream.json_schema,
-                "supported_sync_modes": modes,
-                "source_defined_cursor": stream.source_defined_cursor,
-                "default_cursor_field": stream.default_cursor_field,
-                "source_defined_primary_key": stream.source_defined_primary_key,
-            },
-            "sync_mode": mode,
-            "destination_sync_mode": "append_dedup" if mode == "incremental" else "overwrite",
-        }
-        if mode == "incremental":
-            entry["cursor_field"] = stream.default_cursor_field
-            entry["primary_key"] = stream.source_defined_primary_key
-        entries.append(entry)
-    if wanted is not None:
-        missing = wanted - {e["stream"]["name"] for e in entries}
-        assert not missing, f"streams not in the catalog: {sorted(missing)}"
-    return ConfiguredAirbyteCatalogSerializer.load({"streams": entries})
+    discovered = AirbyteCatalogSerializer.dump(run_discover(config).catalog.catalog)
+    try:
+        return ConfiguredAirbyteCatalogSerializer.load(shared_configured_catalog(discovered, sync_mode, streams))
+    except ValueError as error:
+        raise AssertionError(str(error)) from None
 
 
 def run_read(

@@ -373,19 +373,25 @@ def _values_at(schema_node, value, path, sink):
             _values_at(schema_node["items"], item, f"{path}[]", sink)
 
 
-@pytest.mark.parametrize("scenario", SCENARIOS)
-def test_declared_types_match_data(scenario):
+def _schema_walk(scenario, walker):
+    """(stream, path, what the schema declares there, value) for every value ``walker`` collects from every
+    record of the scenario, walking each record alongside its stream's schema."""
     _org, records, _errors = _scenario(scenario)
-    bad = defaultdict(set)
     for stream, rows in records.items():
         schema = _schema(stream)
         for row in rows:
             sink = []
-            _values_at(schema, row, "$", sink)
-            for path, types, value in sink:
-                if types and not _type_ok(value, types):
-                    bad[(stream, path, tuple(sorted(types)))].add(
-                        f"{type(value).__name__}: {str(value)[:60]!r}")
+            walker(schema, row, "$", sink)
+            for path, declared, value in sink:
+                yield stream, path, declared, value
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_declared_types_match_data(scenario):
+    bad = defaultdict(set)
+    for stream, path, types, value in _schema_walk(scenario, _values_at):
+        if types and not _type_ok(value, types):
+            bad[(stream, path, tuple(sorted(types)))].add(f"{type(value).__name__}: {str(value)[:60]!r}")
     lines = [f"{s} {p} declared {list(t)} but got {sorted(v)[:3]}"
              for (s, p, t), v in sorted(bad.items())]
     assert not lines, "\n".join(lines)
@@ -517,17 +523,11 @@ def _format_sink(node, value, path, sink):
 def test_declared_formats_match_data(scenario):
     """A `date` field only ever carries YYYY-MM-DD; a `date-time` field carries a timestamp
     (tz-aware or naive, with or without a fraction), never a bare date."""
-    _org, records, _errors = _scenario(scenario)
     bad = defaultdict(set)
-    for stream, rows in records.items():
-        schema = _schema(stream)
-        for row in rows:
-            sink = []
-            _format_sink(schema, row, "$", sink)
-            for path, fmt, value in sink:
-                good = DATE_RE.match(value) if fmt == "date" else TIMESTAMP_RE.match(value)
-                if not good:
-                    bad[(stream, path, fmt)].add(value)
+    for stream, path, fmt, value in _schema_walk(scenario, _format_sink):
+        good = DATE_RE.match(value) if fmt == "date" else TIMESTAMP_RE.match(value)
+        if not good:
+            bad[(stream, path, fmt)].add(value)
     lines = [f"{s} {p} declared format {f} but got {sorted(v)[:3]}"
              for (s, p, f), v in sorted(bad.items())]
     assert not lines, "\n".join(lines)

@@ -109,20 +109,13 @@ def dockerfile_from() -> str:
     return froms[0].split()[0]
 
 
-def dockerfile_env() -> Dict[str, str]:
-    env: Dict[str, str] = {}
-    for arguments in dockerfile_values("ENV"):
-        for key, value in re.findall(r'(\w+)=("[^"]*"|\S+)', arguments):
-            env[key] = value.strip('"')
-    return env
-
-
-def dockerfile_labels() -> Dict[str, str]:
-    labels: Dict[str, str] = {}
-    for arguments in dockerfile_values("LABEL"):
+def dockerfile_pairs(instruction: str) -> Dict[str, str]:
+    """The ``key=value`` pairs of every ENV or LABEL line (values may be quoted)."""
+    pairs: Dict[str, str] = {}
+    for arguments in dockerfile_values(instruction):
         for key, value in re.findall(r'([\w.-]+)=("[^"]*"|\S+)', arguments):
-            labels[key] = value.strip('"')
-    return labels
+            pairs[key] = value.strip('"')
+    return pairs
 
 
 def dockerfile_entrypoint() -> List[str]:
@@ -253,8 +246,8 @@ def test_dockerfile_builds_on_the_pinned_airbyte_base_image_and_runs_rootless() 
     installs = [run for run in dockerfile_values("RUN") if "pip install" in run]
     assert installs and re.search(r"pip install --no-cache-dir \.(\s|$)", installs[0]), installs
     assert "-e " not in installs[0] and "--editable" not in installs[0], "the image needs a real install"
-    assert dockerfile_labels().get("io.airbyte.version") == project_version()
-    assert dockerfile_labels().get("io.airbyte.name") == metadata()["data"]["dockerRepository"]
+    assert dockerfile_pairs("LABEL").get("io.airbyte.version") == project_version()
+    assert dockerfile_pairs("LABEL").get("io.airbyte.name") == metadata()["data"]["dockerRepository"]
 
 
 def test_dockerfile_entrypoint_is_the_console_script() -> None:
@@ -262,7 +255,7 @@ def test_dockerfile_entrypoint_is_the_console_script() -> None:
     name = pyproject()["project"]["name"]
     assert scripts.get(name) == "source_close_com.run:run"
     assert dockerfile_entrypoint() == [name]
-    assert dockerfile_env().get("AIRBYTE_ENTRYPOINT") == " ".join(dockerfile_entrypoint())
+    assert dockerfile_pairs("ENV").get("AIRBYTE_ENTRYPOINT") == " ".join(dockerfile_entrypoint())
 
 
 def test_dockerignore_keeps_the_build_context_to_the_package() -> None:
