@@ -1309,15 +1309,18 @@ class Organization:
         by_time = lead_items
         n_opps = int(len(by_time) * cfg["opportunities"])
         burst_leads = {b: [li for li in by_time if li[1] == b] for b in self.burst_instants}
-        opp_owners = []
-        for b, size in self._bursts_for("opportunities"):
-            opp_owners += [(li, b) for li in burst_leads[b][:size]]
-        while len(opp_owners) < n_opps:
-            li = rng.choice(by_time)
-            if li[1] in burst_set:
-                continue
-            opp_owners.append((li, None))
-        for li, b in opp_owners:
+
+        def owners_of(kind: str, count: int) -> list:
+            """(lead item, burst instant or None) for ``count`` children: the burst's leads first, then random
+            leads outside any burst."""
+            owners = [(li, b) for b, size in self._bursts_for(kind) for li in burst_leads[b][:size]]
+            while len(owners) < count:
+                li = rng.choice(by_time)
+                if li[1] not in burst_set:
+                    owners.append((li, None))
+            return owners
+
+        for li, b in owners_of("opportunities", n_opps):
             lead, t = li[0], li[1]
             oc = b if b is not None else min(anchor - 2000, t + rng.randrange(0, 90 * DAY // 1000) * 1000)
             ou = oc if b is not None else later(rng, oc, anchor, 0.6)
@@ -1331,15 +1334,7 @@ class Organization:
         # tasks of every type, each with its own bursts
         for typ in TASK_TYPES:
             count = cfg["lead_tasks"] if typ == "lead" else cfg["other_tasks"]
-            owners = []
-            for b, size in self._bursts_for("tasks"):
-                owners += [(li, b) for li in burst_leads[b][:size]]
-            while len(owners) < count:
-                li = rng.choice(by_time)
-                if li[1] in burst_set:
-                    continue
-                owners.append((li, None))
-            for li, b in owners:
+            for li, b in owners_of("tasks", count):
                 lead, t = li[0], li[1]
                 tc = b if b is not None else min(anchor - 2000, t + rng.randrange(0, 120 * DAY // 1000) * 1000)
                 tu = tc if b is not None else later(rng, tc, anchor, 0.5, 60)

@@ -239,12 +239,10 @@ class SavedStateCheck(StateMigration):
 
 
 @dataclass
-class HasMoreOffsetPagination(PaginationStrategy):
-    """Offset paging that ends when Close says ``has_more: false``, not on a short page.
-
-    Close computes ``has_more`` by fetching one row past the page, so it is exact; a short page can still
-    be followed by more rows, and a full page can be the last one (which would cost an empty request).
-    """
+class HasMorePaging(PaginationStrategy):
+    """What both of Close's list pagings share: a page size from the manifest, and a next page only while Close
+    says ``has_more``. Close computes ``has_more`` by fetching one row past the page, so it is exact: a short page
+    can still be followed by more rows, and a full page can be the last one (which would cost an empty request)."""
 
     parameters: InitVar[Mapping[str, Any]]
     config: Config
@@ -258,6 +256,21 @@ class HasMoreOffsetPagination(PaginationStrategy):
     def initial_token(self) -> Optional[Any]:
         return None
 
+    def get_page_size(self) -> Optional[int]:
+        return self._page_size
+
+    @staticmethod
+    def rows_if_more(response: requests.Response) -> Optional[List[Mapping[str, Any]]]:
+        """The rows Close served (not the ones a record filter kept) when another page follows, else None."""
+        body = page_body(response)
+        rows = body.get("data") if isinstance(body, dict) and body.get("has_more") else None
+        return rows if rows else None
+
+
+@dataclass
+class HasMoreOffsetPagination(HasMorePaging):
+    """Offset paging (``_skip``) that ends when Close says ``has_more: false``, not on a short page."""
+
     def next_page_token(
         self,
         response: requests.Response,
@@ -267,21 +280,12 @@ class HasMoreOffsetPagination(PaginationStrategy):
         page_size_override: Optional[int] = None,
         stream_slice: Optional[StreamSlice] = None,
     ) -> Optional[Any]:
-        body = page_body(response)
-        if not isinstance(body, dict) or not body.get("has_more"):
-            return None
-        # Count the rows Close returned, not the ones a record filter kept: the offset is the server's.
-        served = len(body.get("data") or [])
-        if served == 0:
-            return None
-        return (last_page_token_value or 0) + served
-
-    def get_page_size(self) -> Optional[int]:
-        return self._page_size
+        rows = self.rows_if_more(response)
+        return None if rows is None else (last_page_token_value or 0) + len(rows)
 
 
 @dataclass
-class KeysetPagination(PaginationStrategy):
+class KeysetPagination(HasMorePaging):
     """Pages a date window by the sort field's value, not by offset.
 
     Each next page asks for rows from the last value read on (``<field>__gte`` or the leads ``query``), skipping
@@ -295,21 +299,13 @@ class KeysetPagination(PaginationStrategy):
     which compares dates to the minute.
     """
 
-    parameters: InitVar[Mapping[str, Any]]
-    config: Config
     sort_field: str = ""
-    page_size: Optional[Any] = None
     precision: str = "microsecond"
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        super().__post_init__(parameters)
         self._stream = parameters.get("name", "")
         self._field = InterpolatedString.create(self.sort_field, parameters=parameters).eval(self.config)
-        size = InterpolatedString.create(str(self.page_size), parameters=parameters).eval(self.config)
-        self._page_size = int(size) if self.page_size is not None else None
-
-    @property
-    def initial_token(self) -> Optional[Any]:
-        return None
 
     def _tie_key(self, value: Any) -> Optional[str]:
         moment = _parse_time(value)
@@ -329,9 +325,8 @@ class KeysetPagination(PaginationStrategy):
         page_size_override: Optional[int] = None,
         stream_slice: Optional[StreamSlice] = None,
     ) -> Optional[Any]:
-        body = page_body(response)
-        rows = body.get("data") or [] if isinstance(body, dict) else []
-        if not isinstance(body, dict) or not body.get("has_more") or not rows:
+        rows = self.rows_if_more(response)
+        if rows is None:
             return None
         previous = last_page_token_value or {}
         last_value = rows[-1].get(self._field)
@@ -355,9 +350,6 @@ class KeysetPagination(PaginationStrategy):
         # The page this token asks for is read next, on this thread; its extractor drops the rows re-read.
         _REREAD[(threading.get_ident(), self._stream)] = {**token, "seen": set(seen)}
         return token
-
-    def get_page_size(self) -> Optional[int]:
-        return self._page_size
 
 
 # (thread, stream) -> the next keyset page's request and the ids it re-reads on purpose. A partition is read
