@@ -471,14 +471,21 @@ def test_list_custom_values_belong_to_multi_value_fields(scenario):
             elif field_id in multi and value is not None and not isinstance(value, list):
                 problems.append(f"{stream} {where}.{key}: multi-value field sent {value!r}")
 
+    for stream, owner, holder, where in _custom_value_holders(records):
+        check(stream, owner, holder, where)
+    assert not problems, "\n".join(sorted(set(problems)))
+
+
+def _custom_value_holders(records):
+    """(stream, custom field owner, record or nested record, its path) for everything that carries custom values:
+    the records of the custom-field streams and, in leads, their nested contacts and opportunities."""
     for stream, owner in CUSTOM_FIELD_OWNER.items():
         for row in records.get(stream, []):
-            check(stream, owner, row, "$")
+            yield stream, owner, row, "$"
             if stream == "leads":
                 for child_key, child_owner in NESTED_CUSTOM_OWNER.items():
                     for child in row.get(child_key) or []:
-                        check(stream, child_owner, child, f"$.{child_key}[]")
-    assert not problems, "\n".join(sorted(set(problems)))
+                        yield stream, child_owner, child, f"$.{child_key}[]"
 
 
 def test_no_custom_field_value_is_declared():
@@ -573,11 +580,6 @@ def test_custom_values_match_their_field_type(scenario):
                     problems.add(f"{stream} {where}.{key} ({field.get('type')} "
                                  f"{field.get('name')!r}): {v!r}")
 
-    for stream, owner in CUSTOM_FIELD_OWNER.items():
-        for row in records.get(stream, []):
-            check(stream, owner, row, "$")
-            if stream == "leads":
-                for child_key, child_owner in NESTED_CUSTOM_OWNER.items():
-                    for child in row.get(child_key) or []:
-                        check(stream, child_owner, child, f"$.{child_key}[]")
+    for stream, owner, holder, where in _custom_value_holders(records):
+        check(stream, owner, holder, where)
     assert not problems, "\n".join(sorted(problems))
