@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from close_simulator.testing import Simulator
 from unit_tests.harness import id_diff, sync
 
 ACTIVITY_STREAMS = [
@@ -36,10 +37,15 @@ def state_value(result, stream: str) -> datetime:
     return parse(states[-1][CURSOR[stream]])
 
 
-@pytest.fixture()
-def mutated_pair(make_simulator):
-    """A first incremental sync, mutations of every incremental object, and a second sync from its state."""
-    sim = make_simulator(seed=7, scale="small", rps=None, org_rps=None)
+@pytest.fixture(scope="module")
+def mutated_pair():
+    """A first incremental sync, mutations of every incremental object, and a second sync from its state. Built
+    once for the tests that read it (none changes it)."""
+    with Simulator(seed=7, scale="small", rps=None, org_rps=None) as sim:
+        yield build_mutated_pair(sim)
+
+
+def build_mutated_pair(sim):
     config = sim.config()
     streams = [*WINDOWED_STREAMS, "events"]
     first = sync(config, streams, sync_mode="incremental")
