@@ -58,7 +58,7 @@ def _guard_literal_eval() -> None:
     - Most values are plain words (every key and constant of the contacts search body, ``_order_by`` values...),
       which are never literals: answering them without parsing halves the cost of building a request.
     """
-    if getattr(ast.literal_eval, "_close_serialised", False):
+    if getattr(ast.literal_eval, "_close_guarded", False):
         return
     unguarded = ast.literal_eval
     lock = threading.Lock() if sys.version_info < (3, 12) else contextlib.nullcontext()
@@ -70,7 +70,7 @@ def _guard_literal_eval() -> None:
         with lock:
             return unguarded(node_or_string)
 
-    literal_eval._close_serialised = True  # type: ignore[attr-defined]
+    literal_eval._close_guarded = True  # type: ignore[attr-defined]
     literal_eval.__wrapped__ = unguarded  # type: ignore[attr-defined]
     ast.literal_eval = literal_eval
 

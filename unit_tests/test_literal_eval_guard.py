@@ -26,7 +26,7 @@ def outcome(function, value):
 
 
 def test_the_guard_is_installed_and_keeps_the_original():
-    assert getattr(ast.literal_eval, "_close_serialised", False)
+    assert getattr(ast.literal_eval, "_close_guarded", False)
     assert ast.literal_eval.__wrapped__ is not ast.literal_eval
 
 
