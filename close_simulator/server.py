@@ -304,7 +304,8 @@ class SimulatorServer:
         return next(iter(self.options.restricted_keys), None)
 
     def connector_config(self, **overrides: Any) -> dict[str, Any]:
-        config = {"api_key": self.org.api_key, "api_url": self.url, "start_date": self.org.start_date}
+        # A fixed worker count: left out, the connector's would follow the unpaced rates tests and demos set (50).
+        config = {"api_key": self.org.api_key, "api_url": self.url, "start_date": self.org.start_date, "num_workers": 10}
         config.update(overrides)
         return config
 

@@ -156,7 +156,7 @@ class Simulator:
         return self._server
 
     def config(self, **overrides: Any) -> dict[str, Any]:
-        """A ready connector config: ``api_key``, ``api_url``, ``start_date`` (+ overrides)."""
+        """A ready connector config: ``api_key``, ``api_url``, ``start_date``, ``num_workers`` 10 (+ overrides)."""
         return self._server.connector_config(**overrides)
 
     # -- inspection and control (all on the loop thread) --

@@ -91,6 +91,24 @@ def test_the_key_never_appears_in_any_output(make_simulator):
         assert key not in text and basic not in text
 
 
+@pytest.mark.parametrize(
+    "settings, most",
+    [
+        ({"requests_per_second": 60}, 20),  # unset: one worker per 3 requests/s
+        ({"requests_per_second": 20}, 10),  # unset, Close's default rate: the floor of 10
+        ({"requests_per_second": 60, "num_workers": 4}, 4),  # set: the user's number
+    ],
+    ids=["unset at 60 per second", "unset at 20 per second", "set to 4"],
+)
+def test_requests_in_flight_follow_num_workers_or_else_the_request_rate(make_simulator, settings, most):
+    """With slow answers and about 50 date windows, requests in flight reach the worker count and never pass it."""
+    sim = make_simulator(**NO_LIMIT, latency_ms=300)
+    config = {k: v for k, v in sim.config(window_days=90).items() if k != "num_workers"}
+    sync({**config, **settings}, ["email_activities", "note_activities"])
+    peak = sim.stats()["totals"]["peak_concurrency"]
+    assert most - 2 <= peak <= most, f"{settings}: {peak} requests in flight at once, expected up to {most}"
+
+
 def test_the_request_budget_is_shared_across_threads(make_simulator):
     sim = make_simulator(**NO_LIMIT)
     sync(sim.config(requests_per_second=8, num_workers=10, window_days=90), ["email_activities", "call_activities", "leads"])

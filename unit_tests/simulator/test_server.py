@@ -488,7 +488,7 @@ def test_control_endpoints_over_http(lab):
 def test_simulator_api_surface(make_simulator):
     sim = make_simulator(**NO_LIMIT)
     config = sim.config(start_date="2022-01-01")
-    assert config == {"api_key": sim.api_key, "api_url": sim.url, "start_date": "2022-01-01"}
+    assert config == {"api_key": sim.api_key, "api_url": sim.url, "start_date": "2022-01-01", "num_workers": 10}
     assert sim.url == sim.base_url + "/api/v1/" and sim.url.startswith("http://127.0.0.1:")
     assert sim.api_key.startswith("api_")
     assert sim.restricted_key is None
@@ -524,7 +524,7 @@ def test_cli_serve_prints_one_config_line_and_serves(tmp_path):
     with SimulatorProcess(rps=5, org_rps=None, header_style="lower-semicolon", faults=[f"503@1:{PAGE}"],
                           restricted_keys={"api_ro": ["event/"]}) as proc:
         config = proc.config
-        assert set(config) == {"api_key", "api_url", "start_date"}
+        assert set(config) == {"api_key", "api_url", "start_date", "num_workers"}
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/api/v1/", config["api_url"])
         assert not config["api_url"].endswith(":0/api/v1/")
         auth = (config["api_key"], "")
