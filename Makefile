@@ -31,7 +31,7 @@ bench-simulator: $(INSTALLED)
 	$(PY) bench/bench_simulator.py
 
 bench-throughput: $(INSTALLED)
-	$(PY) -m bench.bench_throughput --limits 60,20 --workers 20
+	$(PY) -m bench.bench_throughput --limits 60,20 --workers unset
 
 bench-cpu: $(INSTALLED)
 	$(PY) -m bench.bench_cpu --workers 10,1

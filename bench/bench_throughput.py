@@ -11,7 +11,8 @@ of the limit used over the span, 429s, records/s, connector CPU and peak RSS, ho
 50/90/100% of its requests (the tail), the streams that finished last, and whether every stream's ids
 equal the simulator's ground truth. Then the ratio between the runs.
 
-``--workers`` takes a list (``10,20,40``) to compare worker counts at each limit.
+``--workers`` takes a list (``10,20,40``) to compare worker counts at each limit; ``unset`` leaves
+``num_workers`` out of the config, so the connector picks its own from the rate.
 """
 
 from __future__ import annotations
@@ -64,12 +65,14 @@ def timeline(stats: dict, slices: int = 10) -> list[float]:
     return out
 
 
-def one_run(scale: str, limit: float, workers: int, latency_ms: float, jitter_ms: float, seed: int,
+def one_run(scale: str, limit: float, workers: int | str, latency_ms: float, jitter_ms: float, seed: int,
             check_truth: bool, command: list[str], extra: dict) -> dict:
     org_rps = max(limit, 60)
     with SimulatorProcess(seed=seed, scale=scale, rps=limit, org_rps=org_rps, latency_ms=latency_ms,
                           jitter_ms=jitter_ms) as sim:
         config = dict(sim.config, requests_per_second=limit, num_workers=workers, **extra)
+        if workers == "unset":
+            del config["num_workers"]
         workdir = Path(tempfile.mkdtemp(prefix="close-bench-throughput-"))
         catalog = discover(config, workdir, command)
         names = [s["name"] for s in catalog["streams"]]
@@ -135,7 +138,7 @@ def main() -> int:
     command = connector_command(args.manifest, args.components)
     extra = {"window_days": args.window_days} if args.window_days else {}
     limits = [float(x) for x in args.limits.split(",")]
-    workers = [int(x) for x in args.workers.split(",")]
+    workers = [x if x == "unset" else int(x) for x in args.workers.split(",")]
 
     print(f"throughput benchmark: full sync of every stream, scale {args.scale}, seed {args.seed}")
     if args.manifest:
