@@ -593,9 +593,9 @@ class CustomFieldColumns(SchemaLoader):
             response = self.requester.send_request(path=path, request_params={"_limit": 1000, "_skip": len(rows)})
             if response is None or response.status_code != 200:
                 return None
-            body = response.json()
+            body = page_body(response)
             rows.extend(body.get("data") or [])
-            if not body.get("has_more") or not body.get("data"):
+            if HasMorePaging.rows_if_more(response) is None:
                 return rows
 
 
