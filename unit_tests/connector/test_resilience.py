@@ -111,11 +111,16 @@ def test_requests_in_flight_follow_num_workers_or_else_the_request_rate(make_sim
 
 def test_the_request_budget_is_shared_across_threads(make_simulator):
     sim = make_simulator(**NO_LIMIT)
-    sync(sim.config(requests_per_second=8, num_workers=10, window_days=90), ["email_activities", "call_activities", "leads"])
+    config = sim.config(requests_per_second=8, num_workers=10, window_days=90)
+    # Discover (which builds the catalog) is its own run with its own budget, as in Airbyte: count the read alone.
+    catalog = configured_catalog(config, ["email_activities", "call_activities", "leads"])
+    sim.reset_stats()
+    sync(config, catalog=catalog)
     per_second = [s["requests"] for s in sim.stats()["per_second"]]
     assert sum(per_second) > 40, "too few requests to judge the pace"
-    # Tolerance: the budget's moving window and the server's calendar seconds do not line up, so one
-    # calendar second may see up to half as many again; over the whole run the pace stays at the limit.
+    # Tolerance: the budget is a moving window (at most 8 acquisitions in any one second), but a request reaches
+    # the server a moment after it is acquired, and a busy machine may stretch that moment across the turn of a
+    # calendar second; over the whole run the pace stays at the limit.
     assert max(per_second) <= 8 * 1.5, per_second
     busy = per_second[1:-1]
     assert sum(busy) / len(busy) <= 8.5, per_second
