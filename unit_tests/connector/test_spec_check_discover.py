@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -21,6 +22,9 @@ STREAM_NAMES = [s["name"] for s in MANIFEST["streams"]]
 def test_every_stream_entry_names_itself_once():
     assert len(set(STREAM_NAMES)) == len(STREAM_NAMES) == 47
     assert [s["$parameters"]["name"] for s in MANIFEST["streams"]] == STREAM_NAMES
+    # Read as text, too, the streams list their names: one `name:` line per entry, right after its shape.
+    text = Path("source_close_com/manifest.yaml").read_text()
+    assert re.findall(r"^  - \$ref: .*\n    name: (\w+)$", text, re.M) == STREAM_NAMES
 
 
 def run(command: str, config=None) -> EntrypointOutput:
