@@ -404,7 +404,7 @@ class ActivityStore:
         lead = self.parent_leads[p] if self.parent_leads is not None else self.parent_ids[p]
         return self.org.build_activity(
             self.kind, rng, self.id_of(i), self.times[i], self.updated_us(i), lead, self.user_of(i),
-            parent_index=p)
+            parent_index=p, as_generated=True)
 
     def record(self, i: int) -> dict:
         rec = self.updated.get(i)
@@ -1081,12 +1081,17 @@ class Organization:
         return rec
 
     def build_activity(self, kind: str, rng: random.Random, aid: str, created: int, updated: int,
-                       lead_id: str, user: dict, parent_index: int | None = None) -> dict:
-        """One activity of ``kind``; used for derived base records and for created ones alike."""
+                       lead_id: str, user: dict, parent_index: int | None = None, as_generated: bool = False) -> dict:
+        """One activity of ``kind``; used for derived base records and for created ones alike.
+
+        A base record (``as_generated``) reads its lead's contacts, opportunity and task as they were generated,
+        never as later changes left them: Close does not rewrite an old activity when its contact, opportunity
+        or task changes, and a record that changed without a new ``date_updated`` would be invisible to any sync.
+        A new activity refers to what exists now."""
         info = self.lead_info.get(lead_id)
         contacts = info[1] if info else ()
         contact = contacts[rng.randrange(len(contacts))] if contacts and rng.random() < 0.85 else None
-        if contact is not None and contact[0] not in self.contacts.records:
+        if contact is not None and not as_generated and contact[0] not in self.contacts.records:
             contact = None
         fmt = fmt_tz_auto if kind in ("email", "emailthread") else fmt_tz_ms
         c_str = fmt(created)
@@ -1177,7 +1182,8 @@ class Organization:
         elif kind == "status_change/opportunity":
             store = self.activity_stores.get(kind)
             opp_id = store.parent_ids[parent_index] if store is not None and parent_index is not None else None
-            opp = self.opportunities.records.get(opp_id) or self.base_opp_snapshot.get(opp_id) or {}
+            live = None if as_generated else self.opportunities.records.get(opp_id)
+            opp = live or self.base_opp_snapshot.get(opp_id) or {}
             pipeline = self.pipeline_by_id.get(opp.get("pipeline_id")) or self.pipelines[0]
             old, new = rng.sample(pipeline["statuses"], 2)
             rec.update({"opportunity_id": opp_id, "old_status_id": old["id"], "old_status_label": old["label"],
@@ -1192,7 +1198,8 @@ class Organization:
         elif kind == "task_completed":
             store = self.activity_stores.get(kind)
             task_id = store.parent_ids[parent_index] if store is not None and parent_index is not None else None
-            task = self.tasks.records.get(task_id) or self.base_task_snapshot.get(task_id) or {}
+            live = None if as_generated else self.tasks.records.get(task_id)
+            task = live or self.base_task_snapshot.get(task_id) or {}
             rec.update({"task_id": task_id, "task_text": task.get("text"), "task_assigned_to": task.get("assigned_to"),
                         "task_assigned_to_name": task.get("assigned_to_name"), "contact_id": task.get("contact_id")})
         elif kind == "custom":

@@ -283,3 +283,29 @@ def test_large_scale_pages_are_derived_on_demand():
     assert store.get(rid) == page[0]
     assert len(org.leads.records) >= 4_000
     assert all(k in TASK_TYPES for k in {t["_type"] for t in org.tasks.records.values()})
+
+
+def test_a_change_rewrites_no_other_record_silently():
+    """Close moves `date_updated` (or logs an event) for what it changes; no other record may change under a sync.
+
+    Opportunities, contacts and tasks are edited and deleted; every activity that no event names keeps its bytes,
+    including the old status-change and task-completed activities that copy their opportunity's or task's values."""
+    org = make_org(seed=11)
+    activity_streams = [s for s in STREAMS if s.endswith("_activities") or s == "custom_activity_instances"]
+    before = {s: {r["id"]: orjson.dumps(r) for r in org.truth(s)} for s in activity_streams}
+    touched: set[str] = set()
+    for change in (
+        {"action": "update", "object_type": "opportunity", "count": 25, "fields": {"confidence": 93}},
+        {"action": "update", "object_type": "task", "count": 25, "fields": {"text": "Renamed"}},
+        {"action": "delete", "object_type": "contact", "count": 25},
+        {"action": "delete", "object_type": "opportunity", "count": 5},
+    ):
+        for event in org.mutate(change)["events"]:
+            touched.add(event["object_id"])
+    changed = [
+        (s, rid)
+        for s in activity_streams
+        for rid, raw in ((r["id"], orjson.dumps(r)) for r in org.truth(s))
+        if rid in before[s] and before[s][rid] != raw and rid not in touched
+    ]
+    assert touched and not changed, changed[:5]
