@@ -41,13 +41,16 @@ ACTIVITY_TYPE_NAMES = {
     "status_change/opportunity": "OpportunityStatusChange", "task_completed": "TaskCompleted",
     "custom": "CustomActivity",
 }
+# The event log's object type of each activity kind; Close logs no events for Created activities.
 ACTIVITY_EVENT_TYPES = {
-    "created": "activity.created", "note": "activity.note", "emailthread": "activity.email_thread",
+    "created": None, "note": "activity.note", "emailthread": "activity.email_thread",
     "email": "activity.email", "sms": "activity.sms", "call": "activity.call", "meeting": "activity.meeting",
     "status_change/lead": "activity.lead_status_change",
     "status_change/opportunity": "activity.opportunity_status_change",
     "task_completed": "activity.task_completed", "custom": "activity.custom_activity",
 }
+# The objects whose deletions the deleted_records stream reports (custom fields and other settings are not).
+DELETION_OBJECT_FAMILIES = ("lead", "contact", "opportunity", "task", "activity")
 TASK_TYPES = ("lead", "incoming_email", "email_followup", "missed_call", "answered_detached_call",
               "voicemail", "opportunity_due", "incoming_sms")
 CONNECTED_ACCOUNT_TYPES = ("google", "custom_email", "zoom")
@@ -1443,6 +1446,8 @@ class Organization:
                          ["date_updated", field], path_meta(f"{path}{rid}/", "PUT"))
         for kind, store in self.activity_stores.items():
             otype = ACTIVITY_EVENT_TYPES[kind]
+            if otype is None:
+                continue
             a = bisect_left(store.times, w - 20 * DAY)
             for i in range(a, store.n):
                 cu = store.times[i]
@@ -1582,6 +1587,8 @@ class Organization:
                 "task": self.tasks}[otype]
 
     def _emit(self, rng, events_out, at, action, otype, oid, lead_id, data, prev=None, changed=None, path=""):
+        if otype is None:  # an object Close logs no events for
+            return
         method = {"created": "POST", "updated": "PUT", "deleted": "DELETE"}[action]
         ev = self._event(rng, at, action, otype, oid, lead_id, self.me["id"], data, prev, changed,
                          {"request_path": f"/api/v1/{path}", "request_method": method})
@@ -1897,10 +1904,13 @@ class Organization:
         return _dumps_copy(recs)
 
     def deleted_rows(self) -> list[dict]:
-        """One row per ``deleted`` event of the retained event log, oldest first."""
+        """One row per ``deleted`` event of a lead, contact, opportunity, task or activity in the retained event
+        log, oldest first."""
         start = self.event_window_start()
         rows = []
         for ev in self.events.window("date_updated", start, group=("action", "deleted")).page(0, 1 << 62, False):
+            if ev["object_type"].split(".")[0] not in DELETION_OBJECT_FAMILIES:
+                continue
             rows.append({"id": ev["id"], "object_type": ev["object_type"], "object_id": ev["object_id"],
                          "lead_id": ev["lead_id"], "date_deleted": ev["date_created"], "user_id": ev["user_id"],
                          "previous_data": ev["previous_data"]})

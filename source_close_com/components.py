@@ -27,6 +27,7 @@ import requests
 from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.declarative.auth.token import BasicHttpAuthenticator
 from airbyte_cdk.sources.declarative.extractors.record_extractor import RecordExtractor
+from airbyte_cdk.sources.declarative.extractors.type_transformer import TypeTransformer
 from airbyte_cdk.sources.declarative.interpolation import InterpolatedString
 from airbyte_cdk.sources.declarative.migrations.state_migration import StateMigration
 from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination_strategy import (
@@ -208,33 +209,55 @@ class SavedStateCheck(StateMigration):
         self._retention_days = int(parameters.get("retention_days") or 0)
         self._now = datetime.now(timezone.utc)
 
-    def _times(self, stream_state: Mapping[str, Any]) -> Dict[str, datetime]:
-        return {k: t for k, t in ((k, _parse_time(v)) for k, v in (stream_state or {}).items()) if t is not None}
+    @staticmethod
+    def _cursors(stream_state: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+        """The cursor mappings of a state: the state itself, or for a partitioned stream (deleted_records, one
+        partition per object type) its global ``state`` and each partition's ``cursor``."""
+        cursors = [stream_state or {}]
+        if isinstance(cursors[0].get("state"), Mapping):
+            cursors.append(cursors[0]["state"])
+        for entry in cursors[0].get("states") or []:
+            if isinstance(entry, Mapping) and isinstance(entry.get("cursor"), Mapping):
+                cursors.append(entry["cursor"])
+        return cursors
+
+    @staticmethod
+    def _times(cursor: Mapping[str, Any]) -> Dict[str, datetime]:
+        return {k: t for k, t in ((k, _parse_time(v)) for k, v in cursor.items()) if t is not None}
 
     def _too_old(self, moment: datetime) -> bool:
         return bool(self._retention_days) and (self._now - moment).days > self._retention_days
 
     def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
-        return any(t > self._now or self._too_old(t) for t in self._times(stream_state).values())
+        return any(
+            t > self._now or self._too_old(t) for cursor in self._cursors(stream_state) for t in self._times(cursor).values()
+        )
 
     def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
-        checked = dict(stream_state)
+        checked = copy.deepcopy(dict(stream_state))
         now = self._now.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-        for key, moment in self._times(stream_state).items():
-            if moment > self._now:
-                logger.warning(
-                    f"Stream '{self._stream}': the saved state {key}={stream_state[key]} is later than now ({now}); "
-                    f"it is clamped to {now}. Records changed between the previous sync and now may be missing: "
-                    "reset the stream to re-read them."
-                )
-                checked[key] = now
-            elif self._too_old(moment):
-                logger.warning(
-                    f"Stream '{self._stream}': the saved state {key}={stream_state[key]} is older than the "
-                    f"{self._retention_days} days Close keeps, so what happened between then and "
-                    f"{self._retention_days} days ago is no longer available. Sync at least every "
-                    f"{self._retention_days} days to keep this stream complete."
-                )
+        future: Dict[str, str] = {}
+        too_old: Dict[str, str] = {}
+        for cursor in self._cursors(checked):
+            for key, moment in self._times(cursor).items():
+                if moment > self._now:
+                    future.setdefault(key, cursor[key])
+                    cursor[key] = now  # type: ignore[index]
+                elif self._too_old(moment):
+                    too_old.setdefault(key, cursor[key])
+        for key, value in future.items():
+            logger.warning(
+                f"Stream '{self._stream}': the saved state {key}={value} is later than now ({now}); "
+                f"it is clamped to {now}. Records changed between the previous sync and now may be missing: "
+                "reset the stream to re-read them."
+            )
+        for key, value in too_old.items():
+            logger.warning(
+                f"Stream '{self._stream}': the saved state {key}={value} is older than the "
+                f"{self._retention_days} days Close keeps, so what happened between then and "
+                f"{self._retention_days} days ago is no longer available. Sync at least every "
+                f"{self._retention_days} days to keep this stream complete."
+            )
         return checked
 
 
@@ -382,6 +405,81 @@ class PageRows(RecordExtractor):
         if reread and _asked_for(response, reread):
             rows = [row for row in rows if row.get("id") not in reread["seen"]]
         yield from rows
+
+
+def _is_datetime_schema(schema: Mapping[str, Any]) -> bool:
+    return schema.get("format") == "date-time"
+
+
+def _datetime_paths(schema: Mapping[str, Any]) -> Optional[Dict[str, Any]]:
+    """Where a schema declares ``format: date-time``, as a tree: ``{key: True}`` for a date-time value (or an array of
+    them), ``{key: subtree}`` for an object (or an array of objects) holding some. None where there are none."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return None
+    tree: Dict[str, Any] = {}
+    for key, sub in properties.items():
+        if not isinstance(sub, Mapping):
+            continue
+        items = sub.get("items") if isinstance(sub.get("items"), Mapping) else None
+        if _is_datetime_schema(sub) or (items is not None and _is_datetime_schema(items)):
+            tree[key] = True
+            continue
+        nested = _datetime_paths(items if items is not None else sub)
+        if nested:
+            tree[key] = nested
+    return tree or None
+
+
+def with_utc_offset(value: Any) -> Any:
+    """A naive ISO date-time (Close means UTC) with ``+00:00`` added; any other value as it is."""
+    if isinstance(value, str) and len(value) >= 19 and value[10] == "T" and value[-1] != "Z" and "+" not in value[19:] and "-" not in value[19:]:
+        return value + "+00:00"
+    return value
+
+
+def _apply_utc(node: Any, tree: Mapping[str, Any]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _apply_utc(item, tree)
+        return
+    if not isinstance(node, dict):
+        return
+    for key, sub in tree.items():
+        value = node.get(key)
+        if value is None:
+            continue
+        if sub is True:
+            node[key] = [with_utc_offset(v) for v in value] if isinstance(value, list) else with_utc_offset(value)
+        else:
+            _apply_utc(value, sub)
+
+
+@dataclass
+class UtcDateTimes(TypeTransformer):
+    """Gives every value a stream's schema declares ``format: date-time`` an explicit UTC offset.
+
+    Close sends naive timestamps (meant as UTC) on events, pipelines, sequences, dialer sessions, custom activity
+    types and roles, next to offset-carrying ones everywhere else. Destinations read ``date-time`` columns as
+    "with time zone" and either refuse a naive value or read it in their own zone; RFC 3339 requires the offset.
+    Driven by the schema of the stream being read (custom field columns included), so it is said once, here, for
+    every stream; values already carrying an offset, dates and non-date-time fields are left untouched."""
+
+    parameters: InitVar[Mapping[str, Any]]
+    config: Config
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        # id(schema) -> (schema, paths): a stream hands the same schema object for every page of a partition.
+        self._paths: Dict[int, tuple] = {}
+
+    def transform(self, record: Dict[str, Any], schema: Mapping[str, Any]) -> None:
+        known = self._paths.get(id(schema))
+        if known is None or known[0] is not schema:
+            if len(self._paths) > 8:
+                self._paths.clear()
+            known = self._paths[id(schema)] = (schema, _datetime_paths(schema))
+        if known[1]:
+            _apply_utc(record, known[1])
 
 
 @dataclass

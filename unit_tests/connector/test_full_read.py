@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -44,14 +45,66 @@ def test_every_record_validates_against_its_schema(full_read, stream):
     assert not problems, "\n".join(problems[:10])
 
 
-def test_records_are_the_servers_records(full_read, simulator):
-    """Content, not only ids: what the connector emits is what Close served (no field lost or altered).
+@pytest.mark.parametrize("stream", all_streams())
+def test_records_are_the_servers_records(full_read, simulator, stream):
+    """Content, not only ids: what the connector emits is what Close served (no field lost or altered), except
+    that a naive timestamp (Close means UTC) leaves with an explicit +00:00.
 
-    The Airbyte serializer leaves out top-level keys whose value is null; destinations read both alike."""
-    for stream in ("leads", "email_activities", "opportunities", "users", "lead_tasks", "contacts"):
-        truth = {r["id"]: without_nulls(r) for r in simulator.truth(stream)}
-        for record in full_read.records[stream]:
-            assert without_nulls(record) == truth[record["id"]], f"{stream} {record['id']} differs from the server's"
+    The Airbyte serializer leaves out top-level keys whose value is null; destinations read both alike.
+    Contacts drop the search's `__object_type`."""
+    truth = {r["id"]: without_nulls(utc(r)) for r in simulator.truth(stream)}
+    for record in full_read.records[stream]:
+        assert without_nulls(record) == truth[record["id"]], f"{stream} {record['id']} differs from the server's"
+
+
+@pytest.mark.parametrize("stream", all_streams())
+def test_every_date_time_value_carries_a_utc_offset(full_read, stream):
+    """Every value a stream's schema calls `date-time` parses as RFC 3339 with an offset; every naive timestamp
+    Close sends sits in a column declared `date-time` (else it would leave without an offset)."""
+    schema = json.loads((SCHEMAS / f"{stream}.json").read_text())
+    problems = []
+    for record in full_read.records[stream]:
+        for path, value in date_time_values(record, schema):
+            if not RFC3339.match(value):
+                problems.append(f"{record.get('id')}: {path} = {value!r}")
+        problems += [f"{record.get('id')}: naive {value!r} outside a date-time column" for value in naive_strings(record)]
+    assert not problems, "\n".join(problems[:10])
+
+
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
+NAIVE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?$")
+
+
+def utc(node):
+    """The expected record: naive timestamps, wherever they are, with +00:00."""
+    if isinstance(node, dict):
+        return {key: utc(value) for key, value in node.items() if key != "__object_type"}
+    if isinstance(node, list):
+        return [utc(value) for value in node]
+    return node + "+00:00" if isinstance(node, str) and NAIVE.match(node) else node
+
+
+def naive_strings(node):
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from naive_strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from naive_strings(value)
+    elif isinstance(node, str) and NAIVE.match(node):
+        yield node
+
+
+def date_time_values(node, schema, path=""):
+    if isinstance(node, list):
+        for n, item in enumerate(node):
+            yield from date_time_values(item, schema.get("items") or {}, f"{path}[{n}]")
+    elif isinstance(node, dict):
+        for key, sub in (schema.get("properties") or {}).items():
+            if node.get(key) is not None:
+                yield from date_time_values(node[key], sub, f"{path}/{key}")
+    elif isinstance(node, str) and schema.get("format") == "date-time":
+        yield path, node
 
 
 def without_nulls(record: dict) -> dict:

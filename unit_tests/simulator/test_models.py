@@ -237,7 +237,8 @@ def test_mutations_create_update_delete():
 
     clock_now[0] += 5
     target = [r for r in org.truth("leads") if r["id"] != lead["id"]][0]
-    acts_before = sum(1 for s in STREAMS if STREAM_SPECS[s][0] == "activity"
+    # Close logs no events for Created activities: every other activity of the lead gets its deleted event.
+    acts_before = sum(1 for s in STREAMS if STREAM_SPECS[s][0] == "activity" and s != "created_activities"
                       for a in org.truth(s) if a["lead_id"] == target["id"])
     dele = org.mutate({"action": "delete", "object_type": "lead", "id": target["id"]})
     assert target["id"] not in {r["id"] for r in org.truth("leads")}

@@ -155,12 +155,37 @@ def test_burst_is_split_exactly_by_gt_and_gte(api, org):
 
 def test_opportunity_and_task_date_updated_filters(api, org):
     lo, hi = "2024-01-01", "2024-07-01"
-    for path, stream, extra in (("opportunity/", "opportunities", {}), ("task/", "lead_tasks", {})):
-        got = walk_offset(api, path, 100, date_updated__gte=lo, date_updated__lt=hi, _order_by="date_updated", **extra)
+    for path, stream in (("opportunity/", "opportunities"), ("task/", "lead_tasks")):
         expected = [r for r in org.truth(stream) if parse_instant(lo) <= parse_instant(r["date_updated"]) < parse_instant(hi)]
-        assert [r["id"] for r in got] == [r["id"] for r in expected] and got
-        unordered = walk_offset(api, path, 100, date_updated__gte=lo, date_updated__lt=hi, **extra)
-        assert {r["id"] for r in unordered} == {r["id"] for r in expected}
+        unordered = walk_offset(api, path, 100, date_updated__gte=lo, date_updated__lt=hi)
+        assert {r["id"] for r in unordered} == {r["id"] for r in expected} and expected
+    got = walk_offset(api, "opportunity/", 100, date_updated__gte=lo, date_updated__lt=hi, _order_by="date_updated")
+    assert [r["id"] for r in got] == [r["id"] for r in org.truth("opportunities")
+                                      if parse_instant(lo) <= parse_instant(r["date_updated"]) < parse_instant(hi)]
+
+
+def test_sort_keys_close_does_not_document_are_refused(api):
+    """Close sorts tasks by `date` or `date_created` only, activities by `date_created`; anything else is a 400."""
+    for path, key in (("task/", "date_updated"), ("activity/email/", "date_updated"), ("opportunity/", "nonsense"),
+                      ("task/", "-date_updated")):
+        status, body = get(api, path, _order_by=key)
+        assert status == 400 and "_order_by" in body["error"], (path, key, body)
+    for path, key in (("task/", "date_created"), ("task/", "-date"), ("opportunity/", "-value"),
+                      ("activity/call/", "date_created")):
+        assert get(api, path, _order_by=key)[0] == 200, (path, key)
+
+
+def test_event_log_refuses_filter_combinations_close_does_not_support(api):
+    """Close documents which filter combinations GET event/ takes; `action` alone, `object_type` alone and `__in`
+    forms are not among them. `_skip` is not a paging of the event log either."""
+    for params in ({"action": "deleted"}, {"object_type": "lead"}, {"object_type__in": "lead,contact"},
+                   {"action": "deleted", "lead_id": "lead_x"}, {"_skip": 50}):
+        status, body = get(api, "event/", **params)
+        assert status == 400 and body["error"], params
+    for params in ({}, {"object_type": "lead", "action": "deleted"}, {"lead_id": "lead_x"},
+                   {"object_type": "task.lead", "action": "deleted", "date_updated__gte": "2025-06-01"},
+                   {"user_id": "user_x", "object_type": "contact", "action": "updated"}):
+        assert get(api, "event/", **params)[0] == 200, params
 
 
 def test_task_type_selection(api, org):
@@ -234,10 +259,11 @@ def test_event_cursor_paging_covers_the_window(org):
     keys = [(parse_instant(e["date_updated"]), e["id"]) for e in seen]
     assert keys == sorted(keys, reverse=True)
     assert get(api, "event/", _limit=51) == (400, {"error": "The limit you set is larger than the maximum limit for this resource (max_limit = 50)."})
-    deleted = ok(api, "event/", action="deleted")["data"]
-    assert deleted and all(e["action"] == "deleted" for e in deleted)
-    leads_only = ok(api, "event/", object_type="lead", date_updated__gte="2025-06-01")["data"]
-    assert all(e["object_type"] == "lead" and e["date_updated"] >= "2025-06-01" for e in leads_only)
+    some_type = next(e["object_type"] for e in truth if e["action"] == "deleted")
+    deleted = ok(api, "event/", object_type=some_type, action="deleted")["data"]
+    assert deleted and all(e["action"] == "deleted" and e["object_type"] == some_type for e in deleted)
+    leads_only = ok(api, "event/", object_type="lead", action="updated", date_updated__gte="2025-06-01")["data"]
+    assert leads_only and all(e["object_type"] == "lead" and e["date_updated"] >= "2025-06-01" for e in leads_only)
 
 
 def test_events_older_than_30_days_are_not_served(org):
@@ -355,7 +381,7 @@ def test_mutations_show_in_lists_and_events():
     clock.t += 10
     org.mutate({"action": "delete", "object_type": "activity", "id": newest["id"]})
     assert ok(api, "activity/call/", _limit=1)["data"][0]["id"] != newest["id"]
-    events = ok(api, "event/", object_id=newest["id"])["data"]
+    events = ok(api, "event/", object_type="activity.call", object_id=newest["id"])["data"]
     assert events[0]["action"] == "deleted" and events[0]["previous_data"]["id"] == newest["id"]  # newest first
     task = ok(api, "task/", _type="voicemail", _limit=1)["data"][0]
     clock.t += 10
