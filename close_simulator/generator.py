@@ -74,6 +74,19 @@ def fmt_naive(us: int) -> str:
     return f"{day}T{h:02d}:{m:02d}:{s:02d}.{frac:06d}"
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def fmt_rfc2822(us: int, offset_minutes: int) -> str:
+    """An email's Date header: RFC 2822 in the sender's zone, whole seconds (``Sat, 18 Sep 2021 08:29:12 +1100``)."""
+    local = datetime(1970, 1, 1) + timedelta(microseconds=us, minutes=offset_minutes)
+    sign = "+" if offset_minutes >= 0 else "-"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    return (f"{_DAYS[local.weekday()]}, {local.day:02d} {_MONTHS[local.month - 1]} {local.year} "
+            f"{local:%H:%M:%S} {sign}{hours:02d}{minutes:02d}")
+
+
 def fmt_date(us: int) -> str:
     return _split(us)[0]
 

@@ -26,7 +26,7 @@ from .generator import (
     ACTIVITY_TYPE_POOL, ALNUM, CONTACT_FIELD_POOL, DAY, EMAIL_BODIES, EMAIL_SUBJECTS, FIRST_NAMES,
     HOUR, INDUSTRIES, LAST_NAMES, LEAD_FIELD_POOL, MEETING_TITLES, MINUTE, NOTES, OPPORTUNITY_FIELD_POOL,
     PLACES, ROLE_PERMISSIONS, SECOND, SHARED_FIELD_POOL, SMS_TEXTS, STREETS, TASK_TEXTS, TITLES, URLSAFE,
-    FastRng, b62, company_name, mix2, fmt_date, fmt_naive, fmt_tz_auto, fmt_tz_ms, later, make_times, mix64,
+    FastRng, b62, company_name, mix2, fmt_date, fmt_naive, fmt_rfc2822, fmt_tz_auto, fmt_tz_ms, later, make_times, mix64,
     money_formatted, months_between, parse_instant, pick_between, rand_chars, rand_id, slug, unb62,
     us_from_datetime,
 )
@@ -51,6 +51,8 @@ ACTIVITY_EVENT_TYPES = {
 }
 # The objects whose deletions the deleted_records stream reports (custom fields and other settings are not).
 DELETION_OBJECT_FAMILIES = ("lead", "contact", "opportunity", "task", "activity")
+# Zones of incoming mail's senders, in minutes east of UTC (an email's Date header keeps the sender's zone).
+_SENDER_OFFSETS = (0, 660, -420, 60, 330, -300)
 TASK_TYPES = ("lead", "incoming_email", "email_followup", "missed_call", "answered_detached_call",
               "voicemail", "opportunity_due", "incoming_sms")
 CONNECTED_ACCOUNT_TYPES = ("google", "custom_email", "zoom")
@@ -876,7 +878,8 @@ class Organization:
                 n = rng.randint(1, 400)
                 status = rng.choice(["done", "done", "done", "error", "paused"])
                 rec = {"id": rand_id(rng, prefix), "status": status,
-                       "query": None, "s_query": {"query": {"type": "and", "queries": [{"type": "object_type", "object_type": "lead"}]}},
+                       "query": rng.choice(["*", "", f'lead_status:"{self.lead_statuses[0]["label"]}"']),
+                       "s_query": {"query": {"type": "and", "queries": [{"type": "object_type", "object_type": "lead"}]}},
                        "sort": [], "results_limit": None, "n_objects": n,
                        "n_objects_processed": n if status == "done" else rng.randint(0, n),
                        "n_leads": n, "n_leads_processed": n if status == "done" else 0,
@@ -915,7 +918,12 @@ class Organization:
                 "default_identity": {"name": f'{user["first_name"]} {user["last_name"]}', "email": email},
                 "smtp": server("smtp") if custom else None, "imap": server("imap") if custom else None,
                 "available_features": features, "enabled_features": features[: rng.randint(0, len(features))],
-                "available_calendars": [email] if typ == "google" else [], "synced_calendars": [],
+                "available_calendars": [
+                    {"id": email, "name": email, "status": "ok", "default": True, "synced": True},
+                    {"id": f"{user['id'][5:17].lower()}@group.calendar.google.com", "name": "Team", "status": "ok",
+                     "default": False, "synced": False},
+                ] if typ == "google" else [],
+                "synced_calendars": [email] if typ == "google" else [],
                 "sync_all_calendars": typ == "google", "send_status": "ok" if typ != "zoom" else None,
                 "receive_status": "ok" if typ != "zoom" else None,
                 "email_receive_status": rng.choice(["ok", "ok", "error"]) if typ != "zoom" else None,
@@ -1044,7 +1052,7 @@ class Organization:
             "lead_name": lead["display_name"], "contact_id": contact["id"] if contact else None,
             "contact_name": contact["name"] if contact else None, "assigned_to": user["id"],
             "assigned_to_name": self._who(user), "text": rng.choice(TASK_TEXTS).format(first=first.split(" ")[0]),
-            "date": date_val, "due_date": date_val[:10], "is_complete": is_complete,
+            "date": date_val, "due_date": date_val, "is_complete": is_complete,
             "is_dateless": False if typ == "lead" else None,
             "view": "archive" if is_complete else rng.choice(["inbox", "future"]),
             "object_type": None, "object_id": None, "organization_id": self.organization_id,
@@ -1078,7 +1086,7 @@ class Organization:
         elif typ == "incoming_sms":
             rec.update({"object_type": "sms", "object_id": rand_id(rng, "acti_"), "text": rng.choice(SMS_TEXTS).format(first="hi"),
                         "remote_phone": phone, "remote_phone_formatted": phone_fmt, "remote_phone_description": None,
-                        "local_phone": "+14155550100"})
+                        "local_phone": "+14155550100", "attachments": self._sms_media(rng, rec["object_id"])})
         elif is_complete:
             rec.update({"object_type": "taskcompleted", "object_id": rand_id(rng, "acti_")})
         return rec
@@ -1127,8 +1135,7 @@ class Organization:
                 rec.update({"n_emails": n_emails,
                             "participants": [{"name": who, "email": ours}, {"name": contact[1] if contact else "", "email": email}],
                             "latest_normalized_subject": subject.replace("Re: ", ""),
-                            "latest_emails": [{"id": self.quick_id(rng, "acti_"), "direction": "incoming" if incoming else "outgoing",
-                                               "subject": subject, "sender": sender, "to": [to], "date_sent": c_str}]})
+                            "latest_emails": [self._latest_email(rng, created, c_str, incoming, subject, sender, to, user)]})
             else:
                 rec.update(self._email_fields(rng, created, updated, c_str, incoming, subject, sender, to, email,
                                               first, user, domain))
@@ -1161,7 +1168,8 @@ class Organization:
                 rec.update(common)
                 rec.update({"status": "inbox" if inbound else rng.choice(["sent", "sent", "delivered", "error"]),
                             "text": rng.choice(SMS_TEXTS).format(first=first), "date_sent": c_str,
-                            "date_scheduled": None, "error_message": None, "template_id": None, "attachments": [],
+                            "date_scheduled": None, "error_message": None, "template_id": None,
+                            "attachments": self._sms_media(rng, rec["id"]),
                             "sequence_id": None, "sequence_name": None, "sequence_subscription_id": None})
         elif kind == "meeting":
             starts = created + rng.randrange(0, 14) * DAY
@@ -1208,10 +1216,36 @@ class Organization:
         elif kind == "custom":
             ctype = self.custom_activity_types[rng.randrange(len(self.custom_activity_types))]
             defs = [d for d in self.custom_fields["activity"] if d.get("custom_activity_type_id") == ctype["id"]]
-            rec.update({"custom_activity_type_id": ctype["id"], "status": "published" if rng.random() < 0.9 else "draft",
-                        "pinned": False})
+            published = rng.random() < 0.9
+            pinned = rng.random() < 0.05
+            rec.update({"custom_activity_type_id": ctype["id"], "status": "published" if published else "draft",
+                        "pinned": pinned, "pinned_at": fmt_tz_ms(updated) if pinned else None,
+                        "last_published_at": fmt_tz_ms(created) if published else None,
+                        "mentions": [], "mentions_updated_at": None, "source": rng.choice(["ui", "api", "api"])})
             rec.update(self.custom_values(rng, defs, [c[0] for c in contacts], created, self.anchor_us, fill=0.8))
         return rec
+
+    def _latest_email(self, rng, created: int, c_str: str, incoming: bool, subject: str, sender: str, to: str,
+                      user: dict) -> dict:
+        """The newest email of a thread as ``latest_emails`` shows it: a summary, not the whole email."""
+        msg_id = f"<{rng.getrandbits(96):024x}@mail.close.com>"
+        who = [{"name": "", "email": sender}]
+        return {"id": self.quick_id(rng, "acti_"), "date_created": c_str, "date_updated": c_str, "date_sent": c_str,
+                "user_id": user["id"], "direction": "incoming" if incoming else "outgoing", "status": "inbox" if incoming else "sent",
+                "sender": sender, "to": [to], "cc": [], "bcc": [], "subject": subject,
+                "body_preview": "Thanks for the update...", "has_attachments": False, "opens_summary": None, "send_as_id": None,
+                "envelope": {"from": who, "sender": who, "to": [{"name": "", "email": to}], "cc": [], "bcc": [], "reply_to": [],
+                             "subject": subject, "date": fmt_rfc2822(created, 0), "message_id": msg_id, "in_reply_to": None,
+                             "is_autoreply": False}}
+
+    def _sms_media(self, rng, activity_id: str) -> list:
+        """Now and then a picture: Close lists an MMS's media on the message and on its incoming-SMS task."""
+        if rng.random() >= 0.1:
+            return []
+        media = self.quick_id(rng, "media_", 22)
+        url = f"https://app.close.com/go/sms/{activity_id}/media/{media}/"
+        return [{"media_id": media, "url": url, "thumbnail_url": url + "thumbnail/", "content_type": "image/png",
+                 "size": rng.randint(20_000, 400_000), "filename": "photo.png"}]
 
     def _email_bodies(self, idx: int, first: str, sender: str) -> tuple:
         """Body variants are few; rendering them once per (template, names) keeps derivation cheap."""
@@ -1242,15 +1276,21 @@ class Organization:
             k = max(1, bisect_right(thread_store.times, created))
             thread_id = thread_store.id_of(mix2(thread_store.salt2, created) % k)
         sender_l, to_l = [{"name": "", "email": sender}], [{"name": "", "email": to}]
+        offset = _SENDER_OFFSETS[rng.randrange(len(_SENDER_OFFSETS))] if incoming else 0
+        header_date = fmt_rfc2822(created, offset) if sent else None
+        attachments = [] if rng.random() < 0.9 else [
+            {"url": f"https://app.close.com/go/email/{rand_chars(rng, 20)}/", "filename": "proposal.pdf",
+             "size": rng.randint(20_000, 900_000), "content_type": "application/pdf", "thumbnail_url": None}]
         return {
             "direction": "incoming" if incoming else "outgoing", "status": status, "subject": subject,
             "sender": sender, "to": [to], "cc": [], "bcc": [], "body_text": body, "body_html": body_html,
-            "body_preview": preview, "body_text_quoted": [{"text": body, "expand": True}], "body_html_quoted": [],
+            "body_preview": preview, "body_text_quoted": [{"text": body, "expand": True}],
+            "body_html_quoted": [{"html": body_html, "expand": True}],
             "thread_id": thread_id, "message_ids": [msg_id], "references": [], "in_reply_to_id": None,
             "envelope": {"from": sender_l, "sender": sender_l, "to": to_l, "cc": [], "bcc": [], "reply_to": [],
-                         "subject": subject, "date": sent, "message_id": msg_id, "in_reply_to": None,
+                         "subject": subject, "date": header_date, "message_id": msg_id, "in_reply_to": None,
                          "is_autoreply": False},
-            "attachments": [], "opens": opens, "opens_summary": f"Opened {len(opens)} time(s)" if opens else None,
+            "attachments": attachments, "opens": opens, "opens_summary": f"Opened {len(opens)} time(s)" if opens else None,
             "has_reply": rng.random() < 0.3, "date_sent": sent,
             "date_scheduled": fmt_tz_auto(created + DAY) if status == "scheduled" else None,
             "email_account_id": self._email_account_id, "send_as_id": None,
@@ -1862,6 +1902,32 @@ class Organization:
         self.leads.remove(lid)
         self._emit(rng, events, now, "deleted", "lead", lid, lid, {}, old, None, path)
         return old
+
+    def add_listed(self, stream: str, record: dict) -> dict:
+        """Adds ``record``, as Close would list it, to a stream that ``mutate`` does not reach: the settings an admin
+        makes in Close's UI (full-refresh lists, where a new row is its own sign of change) and entries of the event
+        log (dated by their own ``date_updated``). For tests of real record shapes; returns what was stored."""
+        if stream not in STREAM_SPECS:
+            raise ValueError(f"unknown stream {stream!r}")
+        source, sel, _ = STREAM_SPECS[stream]
+        record = dict(record)
+        self.version += 1
+        if source == "list":
+            getattr(self, sel).append(record)
+        elif source == "bulk":
+            self.bulk_actions[sel].append(record)
+        elif source == "connected":
+            self.connected_accounts.append(record)
+        elif source == "custom_fields":
+            self.custom_fields[sel].append(record)
+        elif source in ("events", "deleted"):
+            at = parse_instant(record["date_updated"])
+            if at is None:
+                raise ValueError(f"bad date_updated {record['date_updated']!r}")
+            self._add_event(record, at)
+        else:
+            raise ValueError(f"{stream} records are made with mutate(), not added")
+        return record
 
     # ------------------------------------------------------------------------------- ground truth
 

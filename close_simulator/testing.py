@@ -173,6 +173,10 @@ class Simulator:
     def mutate(self, change: dict) -> dict:
         return self.call(lambda: self._server.org.mutate(change))
 
+    def add_listed(self, stream: str, record: dict) -> dict:
+        """``Organization.add_listed``: a settings record or event-log entry, as Close would list it."""
+        return self.call(lambda: self._server.org.add_listed(stream, record))
+
     def configure(self, **options: Any) -> dict[str, Any]:
         """Change faults, rps, org_rps, latency, max_skip, header style, ... while serving."""
         return self.call(self._server.configure, **options)
