@@ -510,7 +510,7 @@ def _asked_for(response: requests.Response, token: Mapping[str, Any]) -> bool:
 
 @dataclass
 class DeletedRecordRow(RecordTransformation):
-    """Turns an ``event/?action=deleted`` entry into one row a warehouse can soft-delete by."""
+    """Turns a ``deleted`` entry of the event log into one row a warehouse can soft-delete by."""
 
     def transform(
         self,

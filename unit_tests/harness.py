@@ -122,9 +122,12 @@ class ReadResult:
                 result.records[message.record.stream].append(message.record.data)
             elif message.type == Type.STATE:
                 stream_state = message.state.stream
-                result.states[stream_state.stream_descriptor.name].append(
-                    dict(stream_state.stream_state.__dict__) if stream_state.stream_state else {}
-                )
+                blob = dict(stream_state.stream_state.__dict__) if stream_state.stream_state else {}
+                # A partitioned stream (deleted_records: one partition per object type) keeps its overall position
+                # under `state`, next to each partition's: read its cursor like any other stream's.
+                if isinstance(blob.get("state"), dict):
+                    blob = {**blob["state"], **blob}
+                result.states[stream_state.stream_descriptor.name].append(blob)
         return result
 
 

@@ -84,7 +84,7 @@ def reread_floor(stream: str, cursor: str, state: datetime, config) -> datetime:
     """The oldest cursor value a sync starting from `state` may read again (the documented overlap)."""
     if cursor == "date_created":  # activities: the lookback window
         return state - timedelta(days=config.get("lookback_window_days", 1))
-    if stream == "events":  # consolidated in place: the last 10 minutes again
+    if stream in ("events", "deleted_records"):  # events are consolidated and logged late: 10 minutes again
         return state - timedelta(minutes=10)
     if stream == "leads":  # Close's lead query compares minutes
         return state.replace(second=0, microsecond=0)
