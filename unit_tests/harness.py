@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
@@ -96,6 +97,35 @@ def run_read(
     return output
 
 
+NAIVE_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?$")
+
+
+def with_utc(node: Any) -> Any:
+    """A record as the connector emits what Close holds: naive timestamps (Close means UTC) with +00:00."""
+    if isinstance(node, dict):
+        return {key: with_utc(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [with_utc(value) for value in node]
+    return node + "+00:00" if isinstance(node, str) and NAIVE_TIMESTAMP.match(node) else node
+
+
+def without_nulls(record: Mapping[str, Any]) -> Dict[str, Any]:
+    """The Airbyte serializer leaves out top-level keys whose value is null; destinations read both alike."""
+    return {key: value for key, value in record.items() if value is not None}
+
+
+def as_emitted(record: Mapping[str, Any]) -> Dict[str, Any]:
+    """What a destination receives for a record the simulator holds, to compare with what it did receive."""
+    return without_nulls(with_utc(record))
+
+
+def stream_position(stream_state: Mapping[str, Any]) -> Dict[str, Any]:
+    """A stream's state with its cursor at the top: a partitioned stream (deleted_records, one partition per
+    object type) keeps its overall position under `state`."""
+    blob = dict(stream_state or {})
+    return {**blob["state"], **blob} if isinstance(blob.get("state"), dict) else blob
+
+
 @dataclass
 class ReadResult:
     output: EntrypointOutput
@@ -123,11 +153,7 @@ class ReadResult:
             elif message.type == Type.STATE:
                 stream_state = message.state.stream
                 blob = dict(stream_state.stream_state.__dict__) if stream_state.stream_state else {}
-                # A partitioned stream (deleted_records: one partition per object type) keeps its overall position
-                # under `state`, next to each partition's: read its cursor like any other stream's.
-                if isinstance(blob.get("state"), dict):
-                    blob = {**blob["state"], **blob}
-                result.states[stream_state.stream_descriptor.name].append(blob)
+                result.states[stream_state.stream_descriptor.name].append(stream_position(blob))
         return result
 
 

@@ -155,3 +155,16 @@ def test_a_state_older_than_closes_retention_is_reported_and_not_asked_for(simul
     oldest = min(parse(q["params"]["date_updated__gte"][0]) for q in queries if "date_updated__gte" in q["params"])
     assert oldest >= datetime.now(timezone.utc) - timedelta(days=31)
     assert result.ids("events"), "the events Close still keeps are read"
+
+
+def test_deleted_records_ask_the_event_log_only_in_combinations_close_supports(simulator):
+    """`action` alone is refused by Close: every deletions request names its object type, and every object type the
+    deleted_records stream reports is asked (the simulator answers 400 to anything else, so nothing fails)."""
+    simulator.reset_stats()
+    result = sync(simulator.config(), ["deleted_records"], sync_mode="incremental")
+    queries = [q["params"] for q in simulator.stats()["paths"]["event/"]["recent"]]
+    assert queries and all(q.get("action") == ["deleted"] and len(q.get("object_type", [])) == 1 for q in queries)
+    asked = {q["object_type"][0] for q in queries}
+    assert {"lead", "contact", "opportunity", "task.lead", "activity.email", "activity.call"} <= asked
+    assert {r["object_type"] for r in result.records["deleted_records"]} <= asked
+    assert sum(p["status"].get("400", 0) for p in simulator.stats()["paths"].values()) == 0

@@ -11,12 +11,11 @@ import jsonschema
 import pytest
 
 from source_close_com.components import DeletedRecordRow, UtcDateTimes
-from unit_tests.harness import run_discover, sync
+from unit_tests.harness import run_discover, sync, with_utc
 from unit_tests.real_shapes import real_records
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 DATE = re.compile(r"^\d{4}-\d\d-\d\d$")
-NAIVE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?$")
 
 # A format checker as strict as a destination that types its columns: a date-time must carry its offset.
 FORMATS = jsonschema.FormatChecker(formats=())
@@ -37,14 +36,6 @@ MADE = {
                                             "answered_detached_call", "voicemail", "opportunity_due", "incoming_sms")},
 }
 OWNED_BY_THE_SIMULATOR = {"id", "_type", "lead_id", "date_created", "date_updated", "contacts", "opportunities", "tasks"}
-
-
-def utc(node):
-    if isinstance(node, dict):
-        return {k: utc(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [utc(v) for v in node]
-    return node + "+00:00" if isinstance(node, str) and NAIVE.match(node) else node
 
 
 def as_emitted(stream: str, record: dict, schema: dict) -> dict:
@@ -122,5 +113,5 @@ def test_real_shapes_reach_the_destination_intact(make_simulator):
         record = emitted[(stream, rid)]
         bad += problems(schemas[stream], [record])
         bad += [f"{stream} {rid}: {k} = {record.get(k)!r}, Close sent {v!r}"
-                for k, v in utc(sent).items() if v is not None and record.get(k) != v]
+                for k, v in with_utc(sent).items() if v is not None and record.get(k) != v]
     assert not bad, bad[:10]

@@ -30,7 +30,7 @@ import pytest
 
 from airbyte_cdk.models import ConfiguredAirbyteCatalog, ConfiguredAirbyteCatalogSerializer, Type
 
-from unit_tests.harness import configured_catalog, id_diff, sync
+from unit_tests.harness import configured_catalog, id_diff, stream_position, sync
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTOR = Path(sys.executable).with_name("source-close-com")
@@ -147,6 +147,7 @@ class StateAudit:
         if stream not in self.cursors:
             return
         cursor = self.cursors[stream]
+        stream_state = stream_position(stream_state)
         if cursor not in stream_state:
             self.problems.append(f"{stream}: state without its cursor {cursor}: {stream_state}")
             return
@@ -326,7 +327,7 @@ def test_a_sync_that_gives_up_mid_stream_resumes_from_its_states(make_simulator,
 
     sim.configure(faults=[])
     started_from = {
-        s.stream.stream_descriptor.name: parse(s.stream.stream_state.__dict__[cursors[s.stream.stream_descriptor.name]])
+        s.stream.stream_descriptor.name: parse(stream_position(s.stream.stream_state.__dict__)[cursors[s.stream.stream_descriptor.name]])
         for s in first.final_state
     }
     audit.start_run()

@@ -39,6 +39,8 @@ from airbyte_cdk.sources.declarative.concurrent_declarative_source import Concur
 from airbyte_cdk.test import entrypoint_wrapper
 from airbyte_cdk.test.standard_tests import DeclarativeSourceTestSuite
 
+from unit_tests.harness import stream_position
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "source_close_com"
 
@@ -171,7 +173,7 @@ class IncrementalRead:
             elif message.type == Type.STATE and message.state.stream is not None:
                 name = message.state.stream.stream_descriptor.name
                 stream_state = message.state.stream.stream_state
-                self._states.setdefault(name, []).append(dict(stream_state.__dict__) if stream_state else {})
+                self._states.setdefault(name, []).append(stream_position(dict(stream_state.__dict__) if stream_state else {}))
                 self._messages[name] = message.state
         self.warnings = [m.log.message for m in output.logs if m.log.level == Level.WARN]
 
@@ -190,7 +192,7 @@ class IncrementalRead:
     def overlap(self, stream: str) -> timedelta:
         if self.cursor_field(stream) == ACTIVITY_CURSOR:
             return LOOKBACK
-        if stream == "events":
+        if stream in ("events", "deleted_records"):
             return timedelta(minutes=10)
         return timedelta(minutes=1)
 
