@@ -4,10 +4,16 @@ The manifest names its custom components ``source_declarative_manifest.component
 Airbyte's manifest runner and the Connector Builder give ``components.py``; registering the same alias here
 lets the packaged connector run the very same manifest unchanged.
 
-Two things the manifest language cannot express live here, for the packaged connector (the Docker image):
-``check`` asks Close who the key belongs to (``GET me/``) and which streams it may not read, and a config
-that breaks the spec gets a message naming the setting. The manifest-only runtime and the Connector Builder
-fall back to the manifest's own ``check`` (reading ``users``) and the CDK's generic spec messages.
+What the manifest language cannot express lives here, for the packaged connector (the Docker image, PyAirbyte):
+
+- ``check`` asks Close who the key belongs to (``GET me/``) and which streams it may not read;
+- a config that breaks the spec, and a config, catalog or state file that is not what it should be, get one
+  sentence naming the setting, file or stream and the fix (a config error, exit code 1, no stack trace);
+- the source is given only the states of the streams the catalog selects;
+- a long read logs its progress once a minute (``ReadProgress``).
+
+The manifest-only runtime and the Connector Builder fall back to the manifest's own ``check`` (reading
+``users``), the CDK's generic messages, and no progress lines.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -472,6 +479,8 @@ def spec_error_message(error: ValidationError, schema: Mapping[str, Any]) -> str
     shown = "" if rules.get("airbyte_secret") else f" (it is {error.instance!r})"
     if rules.get("pattern") or rules.get("format") in ("date", "date-time"):
         expected = f"a date written {rules.get('pattern_descriptor', 'as the example')}, such as {(rules.get('examples') or ['?'])[0]}"
+        if rules.get("pattern") and re.fullmatch(rules["pattern"], ""):
+            expected += ", or empty"
     elif "minimum" in rules or "maximum" in rules:
         low = rules.get("minimum", rules.get("exclusiveMinimum"))
         kind = {"integer": "a whole number", "number": "a number"}.get(rules.get("type"), "a value")
@@ -487,8 +496,8 @@ def _source(args: List[str]) -> SourceCloseCom:
     catalog_path = AirbyteEntrypoint.extract_catalog(args)
     config_path = AirbyteEntrypoint.extract_config(args)
     state_path = AirbyteEntrypoint.extract_state(args)
-    catalog = SourceCloseCom.read_catalog(catalog_path) if catalog_path else None
     config = SourceCloseCom.read_config(config_path) if config_path else None
+    catalog = SourceCloseCom.read_catalog(catalog_path) if catalog_path else None
     state = SourceCloseCom.read_state(state_path) if state_path else None
     if state is not None and catalog is not None:
         state = check_states(state, catalog, state_path)
