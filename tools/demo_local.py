@@ -198,7 +198,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     database = args.output / "close.duckdb"
     shown = database.relative_to(ROOT) if database.is_relative_to(ROOT) else database
     print(f"\nDuckDB file: {shown} (one table per stream, in schema main). Query it with the duckdb module PyAirbyte")
-    print(f"installed, for example: .venv/bin/python -c \"import duckdb; print(duckdb.connect('{shown}').sql('SHOW TABLES'))\"")
+    print(f"installed, for example: {query_command(shown)}")
+
+
+def query_command(database: Path) -> str:
+    """A command, run from the repository's root, that lists the tables of ``database`` (no `duckdb` CLI needed)."""
+    return f".venv/bin/python -c \"import duckdb; db = duckdb.connect('{database}'); db.sql('SHOW TABLES').show()\""
 
 
 if __name__ == "__main__":

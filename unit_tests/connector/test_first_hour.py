@@ -470,6 +470,18 @@ def test_the_demo_table_shows_no_internal_state_and_says_what_the_total_is_made_
     assert [s["stream"]["stream_descriptor"]["name"] for s in states] == ["leads"]
 
 
+def test_the_demo_names_its_duckdb_file_with_a_command_that_opens_it(tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    from tools import demo_local
+
+    database = tmp_path / "close.duckdb"
+    with duckdb.connect(str(database)) as db:
+        db.sql("CREATE TABLE leads (id VARCHAR)")
+    command = demo_local.query_command(database).replace(".venv/bin/python", sys.executable, 1)
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "leads" in done.stdout, done.stderr
+
+
 def test_install_docs_and_packaging_say_what_is_true():
     try:
         import tomllib
