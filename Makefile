@@ -6,10 +6,11 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: demo test bench clean
 
+# -W drops setuptools' notice that an editable install follows the working tree: that is what `make` wants here.
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -W "ignore:Editable installation" -m pip install --quiet -e '.[dev]'
 	touch $(INSTALLED)
 
 demo: $(INSTALLED)

@@ -116,7 +116,9 @@ class ResponseTriage(ErrorHandler):
     - a 200 whose body is not a JSON object (cut short by a proxy, or garbled) is retried: the CDK's JSON decoder
       would read it as an empty last page and end the stream early. A readable 200 is settled here, so the
       filters (which match on status *or* body text) do not parse each page again;
-    - a 403 is logged as a warning, once per endpoint, before the filters skip it (the CDK logs skips as info);
+    - a 403 is skipped here. On the stream's own endpoint it is logged as one warning per stream, however many
+      date windows meet it; elsewhere (the custom field definitions a schema reads) the schema loader says what
+      it means. The CDK logs every skipped answer at INFO too: ``QuietForbiddenPages`` drops those repeats;
     - a 401 is remembered, so that no further request is sent with that key (see ``CloseKeyAuth``).
 
     First in a CompositeErrorHandler, so it also carries the retry budget for the whole handler.
@@ -130,7 +132,10 @@ class ResponseTriage(ErrorHandler):
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self.max_retries = int(InterpolatedString.create(str(self.max_retries), parameters=parameters).eval(self.config))
         self._stream = parameters.get("name", "?")
-        self._forbidden_warned: set = set()
+        # The path the stream reads, relative to the API's base (tasks name their type, not a path).
+        self._endpoint = parameters.get("endpoint") or ("task/" if parameters.get("task_type") else None)
+        self._forbidden_warned = False
+        QuietForbiddenPages.attach(f"airbyte.HttpRequester.{self._stream}")
 
     def interpret_response(self, response_or_exception: Optional[Union[requests.Response, Exception]]) -> Optional[ErrorResolution]:  # type: ignore[override]
         if not isinstance(response_or_exception, requests.Response):
@@ -139,8 +144,9 @@ class ResponseTriage(ErrorHandler):
             _REJECTED_KEYS[_key_fingerprint(self.config)] = time.monotonic()
             return None
         if response_or_exception.status_code == 403:
-            self._warn_forbidden(_public_url(response_or_exception.url))
-            return None
+            if self._reads_own_endpoint(response_or_exception.url):
+                self._warn_forbidden(_public_url(response_or_exception.url))
+            return ErrorResolution(response_action=ResponseAction.IGNORE, error_message=FORBIDDEN_PAGE_SKIPPED)
         if response_or_exception.status_code != 200:
             return None
         try:
@@ -157,14 +163,38 @@ class ResponseTriage(ErrorHandler):
             ),
         )
 
+    def _reads_own_endpoint(self, url: Optional[str]) -> bool:
+        if self._endpoint is None or not url:
+            return True
+        base = urlsplit(self.config.get("api_url") or "https://api.close.com/api/v1/").path
+        path = urlsplit(url).path
+        return (path[len(base):] if path.startswith(base) else path.lstrip("/")) == self._endpoint
+
     def _warn_forbidden(self, url: str) -> None:
-        if url in self._forbidden_warned:
+        if self._forbidden_warned:  # each date window of the stream meets the same 403
             return
-        self._forbidden_warned.add(url)
+        self._forbidden_warned = True
         logger.warning(
             f"Stream '{self._stream}' is skipped: this API key has no permission to read {url} (403 Forbidden). "
             "Ask a Close admin to give the key's user a role with access to this data, or deselect the stream."
         )
+
+
+FORBIDDEN_PAGE_SKIPPED = "Skipped an answer this API key may not read (403 Forbidden); the stream's warning says more."
+
+
+class QuietForbiddenPages(logging.Filter):
+    """Drops the CDK's INFO line for each skipped 403 (``FORBIDDEN_PAGE_SKIPPED``), logged once per request: a
+    stream read in 31 date windows would repeat it 31 times after its one warning. Holds no state."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != FORBIDDEN_PAGE_SKIPPED
+
+    @classmethod
+    def attach(cls, logger_name: str) -> None:
+        target = logging.getLogger(logger_name)
+        if not any(isinstance(existing, cls) for existing in target.filters):
+            target.addFilter(cls())
 
 
 def _public_url(url: Optional[str]) -> str:
@@ -661,9 +691,10 @@ class CustomFieldColumns(SchemaLoader):
         shared = self._shared()
         if own is None or shared is None:
             logger.warning(
-                f"Stream '{self._stream}': this API key may not read Close's custom field definitions (403 Forbidden), "
-                "so the stream's custom fields are not typed columns; their values still arrive as custom.cf_<id> keys. "
-                "Ask a Close admin to give the key's user access to custom fields."
+                f"Stream '{self._stream}' is synced in full, but this API key may not read Close's custom field "
+                f"definitions (custom_field/{self._object}/ or custom_field/shared/, 403 Forbidden): its custom field "
+                "values arrive as custom.cf_<id> keys without a column type or title. Ask a Close admin to give the "
+                "key's user access to custom fields if you want them typed."
             )
             return None
         associated = [

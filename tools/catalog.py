@@ -1,9 +1,21 @@
 """A configured catalog from a discovered one, as the Airbyte platform builds it: the one helper the demo, the
-benchmarks and the tests share."""
+benchmarks and the tests share, and a command for running the connector by hand.
+
+    .venv/bin/source-close-com discover --config config.json > catalog.json
+    .venv/bin/python -m tools.catalog catalog.json > configured_catalog.json
+    .venv/bin/python -m tools.catalog catalog.json --streams leads,contacts --mode full_refresh > configured_catalog.json
+
+The input is what ``discover`` prints (Airbyte messages, one per line, among them one CATALOG), or the catalog
+object alone; ``-`` reads standard input. Every stream (or the named ones) is configured incremental where it
+supports it (``--mode full_refresh`` reads everything whole), deduplicated on its primary key.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import argparse
+import json
+import sys
+from typing import Any, Iterable, List, Optional
 
 
 def configured_catalog(catalog: dict, mode: str, streams: Iterable[str] | None = None) -> dict:
@@ -29,3 +41,57 @@ def configured_catalog(catalog: dict, mode: str, streams: Iterable[str] | None =
         if missing:
             raise ValueError(f"streams not in the catalog: {sorted(missing)}")
     return {"streams": entries}
+
+
+def discovered_catalog(text: str, source: str) -> dict:
+    """The catalog in ``discover``'s output (or a catalog object alone); ValueError says what the text holds."""
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        whole = None
+    if isinstance(whole, dict) and isinstance(whole.get("streams"), list):
+        if whole["streams"] and "stream" in whole["streams"][0]:
+            raise ValueError(f"{source} is already a configured catalog: pass it to `read --catalog` as it is")
+        return whole
+    messages = [whole] if isinstance(whole, dict) else []
+    if whole is None:
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                messages.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise ValueError(f"line {number} of {source} is not JSON: pass what `discover` printed") from None
+    catalogs = [m["catalog"] for m in messages if isinstance(m, dict) and m.get("type") == "CATALOG"]
+    if not catalogs:
+        errors = [
+            m["trace"]["error"].get("message")
+            for m in messages
+            if isinstance(m, dict) and m.get("type") == "TRACE" and (m.get("trace") or {}).get("type") == "ERROR"
+        ]
+        reason = f"; discover failed: {errors[0]}" if errors else ""
+        raise ValueError(f"{source} holds no CATALOG message{reason}")
+    return catalogs[-1]
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.catalog", description=__doc__.split("\n\n")[0])
+    parser.add_argument("discovered", help="the output of `discover` (a file, or - for standard input)")
+    parser.add_argument("--streams", help="comma-separated stream names (default: every stream)")
+    parser.add_argument("--mode", choices=("incremental", "full_refresh"), default="incremental")
+    args = parser.parse_args(argv)
+    source = "standard input" if args.discovered == "-" else args.discovered
+    try:
+        text = sys.stdin.read() if args.discovered == "-" else open(args.discovered, encoding="utf-8").read()
+        streams = [name.strip() for name in args.streams.split(",") if name.strip()] if args.streams else None
+        catalog = configured_catalog(discovered_catalog(text, source), args.mode, streams)
+    except (OSError, ValueError) as error:
+        print(f"python -m tools.catalog: {error}", file=sys.stderr)
+        return 2
+    json.dump(catalog, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -44,8 +44,9 @@ def test_spec_fields():
     assert spec["required"] == ["api_key"]
     assert props["api_key"]["airbyte_secret"] is True
     assert props["start_date"]["format"] == "date"
-    assert props["start_date"]["default"] == "2021-01-01"
-    assert props["start_date"]["pattern"]
+    # Empty means the full history: no default for a UI to fill in, and "" (an emptied field) passes the pattern.
+    assert "default" not in props["start_date"]
+    assert re.fullmatch(props["start_date"]["pattern"], "") and re.fullmatch(props["start_date"]["pattern"], "2021-01-01")
     assert props["api_url"]["airbyte_hidden"] is True
     assert props["api_url"]["default"] == "https://api.close.com/api/v1/"
     assert props["lookback_window_days"]["default"] == 1 and props["lookback_window_days"]["minimum"] == 0
@@ -122,8 +123,11 @@ def test_check_asks_close_who_the_key_is(make_simulator):
     assert connection_status(run("check", sim.config())).status == Status.SUCCEEDED
     paths = sim.stats()["paths"]
     assert paths["me/"]["requests"] == 1
-    # one cheap probe per endpoint, never a page of data
-    assert all("_limit=1" in entry["query"] for p, s in paths.items() if p != "me/" for entry in s["recent"])
+    # one cheap probe per endpoint, never a page of data; contacts are probed where they are read (a search)
+    assert all("_limit=1" in entry["query"] for p, s in paths.items() if p not in ("me/", "data/search/") for entry in s["recent"])
+    searches = paths["data/search/"]["recent"]
+    assert [(e["method"], e["body"]["_limit"]) for e in searches] == [("POST", 1)], searches
+    assert "contact/" not in paths
 
 
 @pytest.mark.parametrize(
