@@ -30,16 +30,19 @@ from .generator import (
     money_formatted, months_between, parse_instant, pick_between, rand_chars, rand_id, slug, unb62,
     us_from_datetime,
 )
+from . import workspace
 
 SCALES = ("small", "medium", "large")
 
 ACTIVITY_KINDS = ("created", "note", "emailthread", "email", "sms", "call", "meeting",
-                  "status_change/lead", "status_change/opportunity", "task_completed", "custom")
+                  "status_change/lead", "status_change/opportunity", "task_completed", "custom",
+                  *workspace.ACTIVITY_KINDS)
 ACTIVITY_TYPE_NAMES = {
     "created": "Created", "note": "Note", "emailthread": "EmailThread", "email": "Email", "sms": "SMS",
     "call": "Call", "meeting": "Meeting", "status_change/lead": "LeadStatusChange",
     "status_change/opportunity": "OpportunityStatusChange", "task_completed": "TaskCompleted",
     "custom": "CustomActivity",
+    **{kind: names[0] for kind, names in workspace.ACTIVITY_KINDS.items()},
 }
 ACTIVITY_EVENT_TYPES = {
     "created": "activity.created", "note": "activity.note", "emailthread": "activity.email_thread",
@@ -47,6 +50,7 @@ ACTIVITY_EVENT_TYPES = {
     "status_change/lead": "activity.lead_status_change",
     "status_change/opportunity": "activity.opportunity_status_change",
     "task_completed": "activity.task_completed", "custom": "activity.custom_activity",
+    **{kind: names[1] for kind, names in workspace.ACTIVITY_KINDS.items()},
 }
 TASK_TYPES = ("lead", "incoming_email", "email_followup", "missed_call", "answered_detached_call",
               "voicemail", "opportunity_due", "incoming_sms")
@@ -104,6 +108,11 @@ STREAM_SPECS: dict[str, tuple[str, str | None, str | None]] = {
     "zoom_connected_accounts": ("connected", "zoom", None),
     "custom_activity_instances": ("activity", "custom", "date_created"),
     "deleted_records": ("deleted", None, "date_deleted"),
+    "whatsapp_message_activities": ("activity", "whatsapp_message", "date_created"),
+    "form_submission_activities": ("activity", "form_submission", "date_created"),
+    "lead_merge_activities": ("activity", "lead_merge", "date_created"),
+    **{stream: ("workspace", stream, "date_updated" if stream == "custom_objects" else None)
+       for stream in workspace.STREAMS},
 }
 STREAMS: tuple[str, ...] = tuple(STREAM_SPECS)
 
@@ -119,7 +128,8 @@ _SCALE_CONFIG = {
         "bulk": 3, "deleted_activities": 3,
         "activities": {"note": 200, "emailthread": 300, "email": 1000, "sms": 120, "call": 250,
                        "meeting": 80, "status_change/lead": 150, "status_change/opportunity": 100,
-                       "task_completed": 60, "custom": 100},
+                       "task_completed": 60, "custom": 100, "whatsapp_message": 80, "form_submission": 60,
+                       "lead_merge": 50},
         "burst": {"leads": 150, "email": 150, "other": 20}, "recent_burst": {"leads": 24, "other": 20},
     },
     "medium": {
@@ -128,7 +138,8 @@ _SCALE_CONFIG = {
         "bulk": 15, "deleted_activities": 15,
         "activities": {"note": 10000, "emailthread": 12000, "email": 40000, "sms": 6000, "call": 12000,
                        "meeting": 4000, "status_change/lead": 5000, "status_change/opportunity": 3000,
-                       "task_completed": 2000, "custom": 3000},
+                       "task_completed": 2000, "custom": 3000, "whatsapp_message": 2000, "form_submission": 1500,
+                       "lead_merge": 300},
         "burst": {"leads": 300, "email": 1000, "other": 50}, "recent_burst": {"leads": 40, "other": 30},
     },
 }
@@ -601,6 +612,7 @@ class Organization:
         self.events = Table(fields=("date_updated",), groups=_event_groups, view=_event_view)
         self._gen_leads()
         self._gen_activities()
+        self.workspace = workspace.Workspace(self)
         self._gen_history_events()
 
     def _user_ref(self, rng: random.Random) -> dict:
@@ -1201,6 +1213,8 @@ class Organization:
             rec.update({"custom_activity_type_id": ctype["id"], "status": "published" if rng.random() < 0.9 else "draft",
                         "pinned": False})
             rec.update(self.custom_values(rng, defs, [c[0] for c in contacts], created, self.anchor_us, fill=0.8))
+        elif kind in workspace.ACTIVITY_KINDS:
+            rec.update(self.workspace.activity_fields(kind, rng, rec, created, contact, first, domain))
         return rec
 
     def _email_bodies(self, idx: int, first: str, sender: str) -> tuple:
@@ -1885,6 +1899,8 @@ class Organization:
             recs = self.bulk_actions[sel]
         elif source == "connected":
             recs = [a for a in self.connected_accounts if a["_type"] == sel]
+        elif source == "workspace":
+            recs = self.workspace.truth(sel, lo)
         else:
             recs = getattr(self, sel)
         return _dumps_copy(recs)
