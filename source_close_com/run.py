@@ -43,8 +43,9 @@ sys.modules.setdefault("source_declarative_manifest.components", components)
 MANIFEST_PATH = Path(__file__).with_name("manifest.yaml")
 DEFAULT_API_URL = "https://api.close.com/api/v1/"
 KEY_REJECTED = components.KEY_REJECTED
-# Streams read through Advanced Filtering are probed on the plain list endpoint of the same object.
-PROBE_PATH = {"data/search/": "contact/"}
+# Streams read through Advanced Filtering are probed on the plain list endpoint of the same object (custom
+# objects, whose list needs a lead, on their types).
+PROBE_PATH = {"data/search/": "contact/", "data/search/custom_object": "custom_object_type/"}
 
 
 class SourceCloseCom(YamlDeclarativeSource):
@@ -78,12 +79,17 @@ class SourceCloseCom(YamlDeclarativeSource):
         return AirbyteConnectionStatus(status=Status.SUCCEEDED, message=message)
 
     def stream_endpoints(self) -> Dict[str, str]:
-        """Stream name -> the endpoint path it reads, from the manifest."""
+        """Stream name -> the endpoint path to probe for it, from the manifest. A stream read per parent record is
+        probed on its parent's list: its own endpoint answers only with a parent's id."""
         endpoints = {}
         for stream in self.resolved_manifest.get("streams", []):
             parameters = stream.get("$parameters", {})
-            endpoint = parameters.get("endpoint") or ("task/" if parameters.get("task_type") else None)
-            if parameters.get("name") and endpoint:
+            endpoint = parameters.get("parent_endpoint") or parameters.get("endpoint") or (
+                "task/" if parameters.get("task_type") else None)
+            if endpoint == "data/search/" and parameters.get("object_type") != "contact":
+                endpoint += parameters.get("object_type", "")
+            # `me/` is read first anyway (memberships' parent): any key may read it
+            if parameters.get("name") and endpoint and endpoint != "me/":
                 endpoints[parameters["name"]] = PROBE_PATH.get(endpoint, endpoint)
         return endpoints
 
