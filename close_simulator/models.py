@@ -1522,10 +1522,10 @@ class Organization:
 
         Forms (``fields`` always optional; ids or ``count`` pick the targets):
 
-        - ``{"action": "create", "object_type": "lead"|"contact"|"opportunity"|"activity"|"task"|"custom_field",
-          "subtype": <activity kind e.g. "email", "call", "status_change/lead", "custom"; task _type;
-          custom field object "lead"|"contact"|"opportunity"|"activity"|"shared">, "count": N, "fields": {...}}``
-          (contacts/opportunities/activities/tasks go to ``fields["lead_id"]`` or a random lead)
+        - ``{"action": "create", "object_type": "lead"|"contact"|"opportunity"|"activity"|"task"|"custom_field"
+          |"custom_object", "subtype": <activity kind e.g. "email", "call", "status_change/lead", "custom"; task
+          _type; custom field object "lead"|"contact"|"opportunity"|"activity"|"shared">, "count": N, "fields": {...}}``
+          (contacts/opportunities/activities/tasks/custom objects go to ``fields["lead_id"]`` or a random lead)
         - ``{"action": "update", "object_type": ..., "id": "<id>" | "count": N, "subtype": ..., "fields": {...}}``
         - ``{"action": "delete", "object_type": ..., "id": "<id>" | "count": N, "subtype": ...}``
 
@@ -1538,7 +1538,7 @@ class Organization:
         otype = change.get("object_type")
         if action not in ("create", "update", "delete"):
             raise ValueError(f"unknown action {action!r}")
-        if otype not in ("lead", "contact", "opportunity", "activity", "task", "custom_field"):
+        if otype not in ("lead", "contact", "opportunity", "activity", "task", "custom_field", "custom_object"):
             raise ValueError(f"unknown object_type {otype!r}")
         self._mutations += 1
         self.version += 1
@@ -1573,6 +1573,8 @@ class Organization:
                 if i not in store.deleted and store.id_of(i) not in ids:
                     ids.append(store.id_of(i))
             return ids
+        if otype == "custom_object":
+            return rng.sample(sorted(self.workspace.custom_objects.records), count)
         if otype == "custom_field":
             pool = self.custom_fields.get(subtype or "lead", [])
             return [d["id"] for d in rng.sample(pool, min(count, len(pool)))]
@@ -1610,6 +1612,8 @@ class Organization:
         self.leads.replace(new, (self.leads.keys[lead_id][0], now))
 
     def _create(self, rng, otype, subtype, fields, now, events) -> dict:
+        if otype == "custom_object":
+            return self.workspace.change_custom_object(rng, "create", None, fields, now, events)
         if otype == "custom_field":
             obj = subtype or "lead"
             if obj not in CUSTOM_FIELD_OBJECTS:
@@ -1728,6 +1732,8 @@ class Organization:
         raise ValueError(f"unknown activity {rid!r}")
 
     def _update(self, rng, otype, rid, fields, now, events) -> dict:
+        if otype == "custom_object":
+            return self.workspace.change_custom_object(rng, "update", rid, fields, now, events)
         if otype == "custom_field":
             for obj, defs in self.custom_fields.items():
                 for n, d in enumerate(defs):
@@ -1798,6 +1804,8 @@ class Organization:
             rec["display_name"] = fields["name"] or ""
 
     def _delete(self, rng, otype, rid, now, events) -> dict:
+        if otype == "custom_object":
+            return self.workspace.change_custom_object(rng, "delete", rid, {}, now, events)
         if otype == "custom_field":
             for obj, defs in self.custom_fields.items():
                 for n, d in enumerate(defs):

@@ -373,6 +373,42 @@ class Workspace:
                 "merge_status": "completed" if created < org.anchor_us - MINUTE else rng.choice(["in_progress", "completed"]),
                 "contact_id": None}
 
+    # -- changes ---------------------------------------------------------------------------------------
+
+    def change_custom_object(self, rng: random.Random, action: str, rid: str | None, fields: dict, now: int,
+                             events: list) -> dict:
+        """Create, update or delete one custom object (``Organization.mutate``), with its event."""
+        org, table = self.org, self.custom_objects
+        if action == "create":
+            lead = org.leads.get(fields["lead_id"]) if fields.get("lead_id") else org._random_lead(rng)
+            if lead is None:
+                raise ValueError(f"unknown lead {fields.get('lead_id')!r}")
+            ctype = next((t for t in self.custom_object_types if t["id"] == fields.get("custom_object_type_id")),
+                         None) or rng.choice(self.custom_object_types)
+            defs = [d for d in self.custom_object_fields if d["custom_object_type_id"] == ctype["id"]]
+            rec = {"id": rand_id(rng, "custobj_", 22), "custom_object_type_id": ctype["id"], "lead_id": lead["id"],
+                   "name": f"{ctype['name']} {rng.randrange(1000, 9999)}", **self._stamps(now, now, org.me["id"])}
+            rec.update(org.custom_values(rng, defs, [], now, now + DAY))
+            rec.update({k: v for k, v in fields.items() if k != "id"})
+            table.add(rec, (now, now))
+            org._emit(rng, events, now, "created", "custom_object", rec["id"], rec["lead_id"], rec, path="custom_object/")
+            return rec
+        old = table.get(rid) if rid else None
+        if old is None:
+            raise ValueError(f"unknown custom_object {rid!r}")
+        path = f"custom_object/{rid}/"
+        if action == "delete":
+            table.remove(rid)
+            org._emit(rng, events, now, "deleted", "custom_object", rid, old["lead_id"], {}, old, None, path)
+            return old
+        fields = fields or {"name": f"{old['name']} (edited)"}
+        new = {**old, **{k: v for k, v in fields.items() if k not in ("id", "lead_id")}, "date_updated": fmt_tz_ms(now)}
+        table.replace(new, (table.keys[rid][0], now))
+        changed = sorted({k for k in new if new.get(k) != old.get(k)} | {"date_updated"})
+        org._emit(rng, events, now, "updated", "custom_object", rid, new["lead_id"], new,
+                  {k: old.get(k) for k in changed}, changed, path)
+        return new
+
     # -- ground truth ----------------------------------------------------------------------------------
 
     def truth(self, stream: str, lo: int | None = None) -> list[dict]:

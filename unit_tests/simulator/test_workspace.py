@@ -121,3 +121,19 @@ def test_search_reaches_custom_objects_by_date_updated(api, org):
     assert status == 200
     assert [r["id"] for r in body["data"]] == [o["id"] for o in objects if o["date_updated"] >= middle]
     assert all(r["__object_type"] == "custom_object" for r in body["data"])
+
+
+def test_custom_object_changes_move_date_updated_and_write_events():
+    org = Organization(seed=11, scale="small", anchor=ANCHOR, clock=lambda: NOW)
+    before = {o["id"]: o for o in org.truth("custom_objects")}
+    created = org.mutate({"action": "create", "object_type": "custom_object", "fields": {"name": "New plan"}})
+    new = created["records"][0]
+    assert new["id"] not in before and new["name"] == "New plan"
+    assert [e["action"] for e in created["events"]] == ["created"] and created["events"][0]["object_type"] == "custom_object"
+    target = sorted(before)[0]
+    updated = org.mutate({"action": "update", "object_type": "custom_object", "id": target})["records"][0]
+    assert updated["date_updated"] > before[target]["date_updated"]
+    org.mutate({"action": "delete", "object_type": "custom_object", "id": target})
+    after = {o["id"]: o for o in org.truth("custom_objects")}
+    assert target not in after and new["id"] in after
+    assert target in {r["object_id"] for r in org.truth("deleted_records") if r["object_type"] == "custom_object"}
