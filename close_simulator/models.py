@@ -1189,7 +1189,7 @@ class Organization:
         elif kind == "status_change/opportunity":
             store = self.activity_stores.get(kind)
             opp_id = store.parent_ids[parent_index] if store is not None and parent_index is not None else None
-            opp = self.opportunities.records.get(opp_id) or self.base_opp_snapshot.get(opp_id) or {}
+            opp = self.base_opp_snapshot.get(opp_id) or self.opportunities.records.get(opp_id) or {}
             pipeline = self.pipeline_by_id.get(opp.get("pipeline_id")) or self.pipelines[0]
             old, new = rng.sample(pipeline["statuses"], 2)
             rec.update({"opportunity_id": opp_id, "old_status_id": old["id"], "old_status_label": old["label"],
@@ -1204,7 +1204,7 @@ class Organization:
         elif kind == "task_completed":
             store = self.activity_stores.get(kind)
             task_id = store.parent_ids[parent_index] if store is not None and parent_index is not None else None
-            task = self.tasks.records.get(task_id) or self.base_task_snapshot.get(task_id) or {}
+            task = self.base_task_snapshot.get(task_id) or self.tasks.records.get(task_id) or {}
             rec.update({"task_id": task_id, "task_text": task.get("text"), "task_assigned_to": task.get("assigned_to"),
                         "task_assigned_to_name": task.get("assigned_to_name"), "contact_id": task.get("contact_id")})
         elif kind == "custom":
