@@ -1,4 +1,4 @@
-"""Throughput at the rate limit: a full history sync of all 47 streams against a simulator with real latency.
+"""Throughput at the rate limit: a full history sync of every stream against a simulator with real latency.
 
     .venv/bin/python -m bench.bench_throughput [--scale medium] [--limits 60,20] [--workers 20]
                                                [--latency-ms 150] [--jitter-ms 50]

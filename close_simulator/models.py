@@ -30,16 +30,19 @@ from .generator import (
     money_formatted, months_between, parse_instant, pick_between, rand_chars, rand_id, slug, unb62,
     us_from_datetime,
 )
+from . import workspace
 
 SCALES = ("small", "medium", "large")
 
 ACTIVITY_KINDS = ("created", "note", "emailthread", "email", "sms", "call", "meeting",
-                  "status_change/lead", "status_change/opportunity", "task_completed", "custom")
+                  "status_change/lead", "status_change/opportunity", "task_completed", "custom",
+                  *workspace.ACTIVITY_KINDS)
 ACTIVITY_TYPE_NAMES = {
     "created": "Created", "note": "Note", "emailthread": "EmailThread", "email": "Email", "sms": "SMS",
     "call": "Call", "meeting": "Meeting", "status_change/lead": "LeadStatusChange",
     "status_change/opportunity": "OpportunityStatusChange", "task_completed": "TaskCompleted",
     "custom": "CustomActivity",
+    **{kind: names[0] for kind, names in workspace.ACTIVITY_KINDS.items()},
 }
 # The event log's object type of each activity kind; Close logs no events for Created activities.
 ACTIVITY_EVENT_TYPES = {
@@ -48,6 +51,7 @@ ACTIVITY_EVENT_TYPES = {
     "status_change/lead": "activity.lead_status_change",
     "status_change/opportunity": "activity.opportunity_status_change",
     "task_completed": "activity.task_completed", "custom": "activity.custom_activity",
+    **{kind: names[1] for kind, names in workspace.ACTIVITY_KINDS.items()},
 }
 # The objects whose deletions the deleted_records stream reports (custom fields and other settings are not).
 DELETION_OBJECT_FAMILIES = ("lead", "contact", "opportunity", "task", "activity")
@@ -109,6 +113,11 @@ STREAM_SPECS: dict[str, tuple[str, str | None, str | None]] = {
     "zoom_connected_accounts": ("connected", "zoom", None),
     "custom_activity_instances": ("activity", "custom", "date_created"),
     "deleted_records": ("deleted", None, "date_deleted"),
+    "whatsapp_message_activities": ("activity", "whatsapp_message", "date_created"),
+    "form_submission_activities": ("activity", "form_submission", "date_created"),
+    "lead_merge_activities": ("activity", "lead_merge", "date_created"),
+    **{stream: ("workspace", stream, "date_updated" if stream == "custom_objects" else None)
+       for stream in workspace.STREAMS},
 }
 STREAMS: tuple[str, ...] = tuple(STREAM_SPECS)
 
@@ -124,7 +133,8 @@ _SCALE_CONFIG = {
         "bulk": 3, "deleted_activities": 3,
         "activities": {"note": 200, "emailthread": 300, "email": 1000, "sms": 120, "call": 250,
                        "meeting": 80, "status_change/lead": 150, "status_change/opportunity": 100,
-                       "task_completed": 60, "custom": 100},
+                       "task_completed": 60, "custom": 100, "whatsapp_message": 80, "form_submission": 60,
+                       "lead_merge": 50},
         "burst": {"leads": 150, "email": 150, "other": 20}, "recent_burst": {"leads": 24, "other": 20},
     },
     "medium": {
@@ -133,7 +143,8 @@ _SCALE_CONFIG = {
         "bulk": 15, "deleted_activities": 15,
         "activities": {"note": 10000, "emailthread": 12000, "email": 40000, "sms": 6000, "call": 12000,
                        "meeting": 4000, "status_change/lead": 5000, "status_change/opportunity": 3000,
-                       "task_completed": 2000, "custom": 3000},
+                       "task_completed": 2000, "custom": 3000, "whatsapp_message": 2000, "form_submission": 1500,
+                       "lead_merge": 300},
         "burst": {"leads": 300, "email": 1000, "other": 50}, "recent_burst": {"leads": 40, "other": 30},
     },
 }
@@ -606,6 +617,7 @@ class Organization:
         self.events = Table(fields=("date_updated",), groups=_event_groups, view=_event_view)
         self._gen_leads()
         self._gen_activities()
+        self.workspace = workspace.Workspace(self)
         self._gen_history_events()
 
     def _user_ref(self, rng: random.Random) -> dict:
@@ -1223,6 +1235,8 @@ class Organization:
                         "last_published_at": fmt_tz_ms(created) if published else None,
                         "mentions": [], "mentions_updated_at": None, "source": rng.choice(["ui", "api", "api"])})
             rec.update(self.custom_values(rng, defs, [c[0] for c in contacts], created, self.anchor_us, fill=0.8))
+        elif kind in workspace.ACTIVITY_KINDS:
+            rec.update(self.workspace.activity_fields(kind, rng, rec, created, contact, first, domain))
         return rec
 
     def _latest_email(self, rng, created: int, c_str: str, incoming: bool, subject: str, sender: str, to: str,
@@ -1560,10 +1574,10 @@ class Organization:
 
         Forms (``fields`` always optional; ids or ``count`` pick the targets):
 
-        - ``{"action": "create", "object_type": "lead"|"contact"|"opportunity"|"activity"|"task"|"custom_field",
-          "subtype": <activity kind e.g. "email", "call", "status_change/lead", "custom"; task _type;
-          custom field object "lead"|"contact"|"opportunity"|"activity"|"shared">, "count": N, "fields": {...}}``
-          (contacts/opportunities/activities/tasks go to ``fields["lead_id"]`` or a random lead)
+        - ``{"action": "create", "object_type": "lead"|"contact"|"opportunity"|"activity"|"task"|"custom_field"
+          |"custom_object", "subtype": <activity kind e.g. "email", "call", "status_change/lead", "custom"; task
+          _type; custom field object "lead"|"contact"|"opportunity"|"activity"|"shared">, "count": N, "fields": {...}}``
+          (contacts/opportunities/activities/tasks/custom objects go to ``fields["lead_id"]`` or a random lead)
         - ``{"action": "update", "object_type": ..., "id": "<id>" | "count": N, "subtype": ..., "fields": {...}}``
         - ``{"action": "delete", "object_type": ..., "id": "<id>" | "count": N, "subtype": ...}``
 
@@ -1576,7 +1590,7 @@ class Organization:
         otype = change.get("object_type")
         if action not in ("create", "update", "delete"):
             raise ValueError(f"unknown action {action!r}")
-        if otype not in ("lead", "contact", "opportunity", "activity", "task", "custom_field"):
+        if otype not in ("lead", "contact", "opportunity", "activity", "task", "custom_field", "custom_object"):
             raise ValueError(f"unknown object_type {otype!r}")
         self._mutations += 1
         self.version += 1
@@ -1611,6 +1625,8 @@ class Organization:
                 if i not in store.deleted and store.id_of(i) not in ids:
                     ids.append(store.id_of(i))
             return ids
+        if otype == "custom_object":
+            return rng.sample(sorted(self.workspace.custom_objects.records), count)
         if otype == "custom_field":
             pool = self.custom_fields.get(subtype or "lead", [])
             return [d["id"] for d in rng.sample(pool, min(count, len(pool)))]
@@ -1650,6 +1666,8 @@ class Organization:
         self.leads.replace(new, (self.leads.keys[lead_id][0], now))
 
     def _create(self, rng, otype, subtype, fields, now, events) -> dict:
+        if otype == "custom_object":
+            return self.workspace.change_custom_object(rng, "create", None, fields, now, events)
         if otype == "custom_field":
             obj = subtype or "lead"
             if obj not in CUSTOM_FIELD_OBJECTS:
@@ -1768,6 +1786,8 @@ class Organization:
         raise ValueError(f"unknown activity {rid!r}")
 
     def _update(self, rng, otype, rid, fields, now, events) -> dict:
+        if otype == "custom_object":
+            return self.workspace.change_custom_object(rng, "update", rid, fields, now, events)
         if otype == "custom_field":
             for obj, defs in self.custom_fields.items():
                 for n, d in enumerate(defs):
@@ -1838,6 +1858,8 @@ class Organization:
             rec["display_name"] = fields["name"] or ""
 
     def _delete(self, rng, otype, rid, now, events) -> dict:
+        if otype == "custom_object":
+            return self.workspace.change_custom_object(rng, "delete", rid, {}, now, events)
         if otype == "custom_field":
             for obj, defs in self.custom_fields.items():
                 for n, d in enumerate(defs):
@@ -1965,6 +1987,8 @@ class Organization:
             recs = self.bulk_actions[sel]
         elif source == "connected":
             recs = [a for a in self.connected_accounts if a["_type"] == sel]
+        elif source == "workspace":
+            recs = self.workspace.truth(sel, lo)
         else:
             recs = getattr(self, sel)
         return _dumps_copy(recs)

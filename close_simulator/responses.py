@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 import orjson
 
+from . import workspace
 from .generator import MINUTE, parse_instant
 from .models import (
     ACTIVITY_KINDS, ACTIVITY_TYPE_NAMES, BULK_KINDS, CUSTOM_FIELD_OBJECTS, TASK_TYPES, IndexWindow, ListWindow, MergedWindow,
@@ -30,7 +31,7 @@ EVENT_DEFAULT_LIMIT = 50
 SEARCH_CURSOR_TTL = 30.0
 SEARCH_WALK_CAP = 10_000
 CURSOR_PAGE = 100  # role/ and saved_search/
-SEARCH_TYPES = ("lead", "contact", "opportunity")
+SEARCH_TYPES = ("lead", "contact", "opportunity", "custom_object")
 
 NOT_FOUND = (404, {"error": "Not found"})
 
@@ -196,6 +197,9 @@ class CloseAPI:
     def _route(self, parts: list[str]) -> Callable[[Mapping[str, list[str]]], Any] | None:
         head, rest = parts[0], parts[1:]
         org = self.org
+        served = workspace.route(self, parts)
+        if served is not None:
+            return served
         if head == "me" and not rest:
             return lambda q: self._me()
         if head == "lead":
@@ -223,8 +227,6 @@ class CloseAPI:
             obj = rest[0]
             if obj in CUSTOM_FIELD_OBJECTS:
                 return lambda q: self._offset_list(q, "custom_field", org.custom_field_list(obj))
-            if obj in ("custom_object_type",):
-                return lambda q: self._offset_list(q, "custom_field", [])
             return None
         if head in ("custom_field", "custom_fields") and len(rest) == 2 and rest[0] in CUSTOM_FIELD_OBJECTS:
             return self._single(lambda: next((d for d in org.custom_field_list(rest[0]) if d["id"] == rest[1]), None),
@@ -238,8 +240,6 @@ class CloseAPI:
                       "integration_link": "integration_links", "send_as": "send_as"}
         if head in simple_all and not rest:
             return lambda q: self._all(q, getattr(org, simple_all[head]))
-        if head == "custom_object_type" and not rest:
-            return lambda q: self._all(q, [])
         if head in ("role", "saved_search") and not rest:
             data = org.roles if head == "role" else org.saved_searches
             return lambda q: self._cursor_list(q, data)
@@ -250,8 +250,6 @@ class CloseAPI:
             return self._connected_accounts
         if head == "bulk_action" and len(rest) == 1 and rest[0] in BULK_KINDS:
             return lambda q: self._offset_list(q, "bulk_action", org.bulk_actions[rest[0]])
-        if head == "sequence_subscription" and not rest:
-            return lambda q: self._offset_list(q, "sequence_subscription", [])
         return None
 
     def _single(self, getter: Callable[[], dict | None], model: str, rest: list[str]):
@@ -423,11 +421,8 @@ class CloseAPI:
 
     def _organization(self) -> dict:
         org = self.org
-        roles = ["admin"] + ["superuser", "restricteduser"] * len(org.users)
         return {"id": org.organization_id, "name": org.organization_name,
-                "memberships": [{"id": "memb_" + u["id"][5:], "user_id": u["id"],
-                                 "user_full_name": f'{u["first_name"]} {u["last_name"]}', "role_id": roles[i]}
-                                for i, u in enumerate(org.users)],
+                "memberships": org.workspace.memberships,
                 "inactive_memberships": [], "lead_statuses": org.lead_statuses, "pipelines": org.pipelines,
                 "date_created": org.users[0]["date_created"], "date_updated": org.users[0]["date_updated"]}
 
@@ -797,7 +792,8 @@ class CloseAPI:
 
     def _search_walk(self, otype: str, rank: int, field: str, bounds: tuple, after, desc: bool,
                      pred: Callable[[str, dict], bool]) -> Iterator[tuple]:
-        table = {"lead": self.org.leads, "contact": self.org.contacts, "opportunity": self.org.opportunities}[otype]
+        table = {"lead": self.org.leads, "contact": self.org.contacts, "opportunity": self.org.opportunities,
+                 **workspace.searchable(self.org)}[otype]
         start = None
         if after is not None:
             us, cur_rank, rid = int(after[0]), int(after[1]), str(after[2])
@@ -817,7 +813,8 @@ class CloseAPI:
             raise _bad(f"Unsupported query: {orjson.dumps(node).decode()}")
         typ = node.get("type")
         keys = {"lead": self.org.leads.keys, "contact": self.org.contacts.keys,
-                "opportunity": self.org.opportunities.keys}
+                "opportunity": self.org.opportunities.keys,
+                **{ot: table.keys for ot, table in workspace.searchable(self.org).items()}}
         if typ in ("and", "or"):
             subs = node.get("queries")
             if not isinstance(subs, list):

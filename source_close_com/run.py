@@ -114,6 +114,8 @@ def _are_json_lines(lines: List[str]) -> bool:
 
 def _is_discover_output(lines: List[str]) -> bool:
     return _are_json_lines(lines) and any(json.loads(line).get("type") == "CATALOG" for line in lines)
+# Custom objects, read through Advanced Filtering too, are probed on their types' list (their own list needs a lead).
+PROBE_PATH = {"data/search/custom_object": "custom_object_type/"}
 
 
 class SourceCloseCom(YamlDeclarativeSource):
@@ -212,13 +214,18 @@ class SourceCloseCom(YamlDeclarativeSource):
         return AirbyteConnectionStatus(status=Status.SUCCEEDED, message=message)
 
     def stream_endpoints(self) -> Dict[str, str]:
-        """Stream name -> the endpoint path it reads, from the manifest."""
+        """Stream name -> the endpoint path to probe for it, from the manifest. A stream read per parent record is
+        probed on its parent's list: its own endpoint answers only with a parent's id."""
         endpoints = {}
         for stream in self.resolved_manifest.get("streams", []):
             parameters = stream.get("$parameters", {})
-            endpoint = parameters.get("endpoint") or ("task/" if parameters.get("task_type") else None)
-            if parameters.get("name") and endpoint:
-                endpoints[parameters["name"]] = endpoint
+            endpoint = parameters.get("parent_endpoint") or parameters.get("endpoint") or (
+                "task/" if parameters.get("task_type") else None)
+            if endpoint == "data/search/" and parameters.get("object_type") != "contact":
+                endpoint += parameters.get("object_type", "")
+            # `me/` is read first anyway (memberships' parent): any key may read it
+            if parameters.get("name") and endpoint and endpoint != "me/":
+                endpoints[parameters["name"]] = PROBE_PATH.get(endpoint, endpoint)
         return endpoints
 
 

@@ -7,7 +7,7 @@ opportunities, a completed task, a deleted opportunity) and a second, incrementa
 kept in the same DuckDB file, which shows the new rows.
 
     python -m tools.demo_local                          # the core CRM streams (DEFAULT_STREAMS)
-    python -m tools.demo_local --streams '*'            # all 47 streams (PyAirbyte needs ~1 s per table)
+    python -m tools.demo_local --streams '*'            # all 69 streams (PyAirbyte needs ~1 s per table)
     python -m tools.demo_local --streams leads,contacts
 
 How PyAirbyte runs the connector: ``local_executable``, the ``source-close-com`` command installed next to this

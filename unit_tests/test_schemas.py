@@ -75,6 +75,15 @@ FALLBACK_STREAMS: dict[str, str | None] = {
 EXTRA_STREAMS: dict[str, str | None] = {
     "custom_activity_instances": "date_created",
     "deleted_records": "date_deleted",
+    "whatsapp_message_activities": "date_created",
+    "form_submission_activities": "date_created",
+    "lead_merge_activities": "date_created",
+    "custom_objects": "date_updated",
+    **{stream: None for stream in (
+        "forms", "custom_object_types", "custom_object_custom_fields", "shared_custom_fields", "comment_threads",
+        "comments", "phone_numbers", "blocked_phone_numbers", "sms_templates", "outcomes", "unsubscribed_emails",
+        "scheduling_links", "shared_scheduling_links", "groups", "webhooks", "sequence_subscriptions", "playbooks",
+        "memberships")},
 }
 
 # Properties that may be declared non-null: fields the connector itself always fills.
@@ -100,6 +109,7 @@ CUSTOM_FIELD_OWNER = {
     "contacts": "contact",
     "opportunities": "opportunity",
     "custom_activity_instances": "activity",
+    "custom_objects": "custom_object",
 }
 # Nested collections whose items carry their own custom field values.
 NESTED_CUSTOM_OWNER = {"contacts": "contact", "opportunities": "opportunity"}
@@ -454,7 +464,7 @@ def _multi_value_ids(org, obj_type: str) -> tuple[set[str], set[str]]:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_list_custom_values_belong_to_multi_value_fields(scenario):
     org, records, _errors = _scenario(scenario)
-    defs = {t: _multi_value_ids(org, t) for t in ("lead", "contact", "opportunity", "activity")}
+    defs = {t: _multi_value_ids(org, t) for t in ("lead", "contact", "opportunity", "activity", "custom_object")}
     problems = []
 
     def check(stream, owner, obj, where):
@@ -565,7 +575,7 @@ def test_custom_values_match_their_field_type(scenario):
     every value sent must fit its definition's type."""
     org, records, _errors = _scenario(scenario)
     defs = {t: {d["id"]: d for d in org.truth(f"{t}_custom_fields")}
-            for t in ("lead", "contact", "opportunity", "activity")}
+            for t in ("lead", "contact", "opportunity", "activity", "custom_object")}
     problems = set()
 
     def check(stream, owner, obj, where):

@@ -41,6 +41,8 @@ ACTIVITY_KINDS = {
     "meeting_activities": "meeting", "lead_status_change_activities": "status_change/lead",
     "opportunity_status_change_activities": "status_change/opportunity",
     "task_completed_activities": "task_completed", "custom_activity_instances": "custom",
+    "whatsapp_message_activities": "whatsapp_message", "form_submission_activities": "form_submission",
+    "lead_merge_activities": "lead_merge",
 }
 TASK_TYPES = {
     "lead_tasks": "lead", "incoming_email_tasks": "incoming_email", "email_followup_tasks": "email_followup",
@@ -157,6 +159,7 @@ def test_records_at_the_saved_state_in_every_format_arrive_in_the_next_sync(make
             made["opportunities"].add(mutate_at(sim, anchor, {"action": "create", "object_type": "opportunity", "fields": {"date_updated": text, "note": tag}})["records"][0]["id"])
             made["leads"].add(mutate_at(sim, anchor, {"action": "create", "object_type": "lead", "fields": {"date_updated": text, "description": tag}})["records"][0]["id"])
             made["contacts"].add(mutate_at(sim, anchor, {"action": "create", "object_type": "contact", "fields": {"date_updated": text, "title": tag}})["records"][0]["id"])
+            made["custom_objects"].add(mutate_at(sim, anchor, {"action": "create", "object_type": "custom_object", "fields": {"date_updated": text, "name": tag}})["records"][0]["id"])
             for stream, task_type in TASK_TYPES.items():
                 change = {"action": "create", "object_type": "task", "subtype": task_type, "fields": {"date_updated": text, "text": tag}}
                 made[stream].add(mutate_at(sim, anchor, change)["records"][0]["id"])
@@ -186,7 +189,7 @@ def test_records_at_the_saved_state_in_every_format_arrive_in_the_next_sync(make
     # Now write again at exactly the saved state: new records in every spelling, edits, deletions.
     after = write_every_format("at the saved state")
     versions: Dict[str, Dict[str, str]] = defaultdict(dict)  # stream -> id -> the value the edit wrote
-    for object_type, stream, field in [("opportunity", "opportunities", "note"), ("lead", "leads", "description"), ("contact", "contacts", "title")]:
+    for object_type, stream, field in [("opportunity", "opportunities", "note"), ("lead", "leads", "description"), ("contact", "contacts", "title"), ("custom_object", "custom_objects", "name")]:
         for record in mutate_at(sim, anchor, {"action": "update", "object_type": object_type, "count": 2, "fields": {field: "edited at the state"}})["records"]:
             versions[stream][record["id"]] = field
     for stream, task_type in TASK_TYPES.items():

@@ -204,6 +204,7 @@ def test_a_rejected_key_stops_a_read_of_custom_field_streams_at_the_first_reques
 FORBIDDEN_STREAMS = {  # the simulator's restricted key may not read send_as/, event/ and custom_field/
     "send_as", "events", "deleted_records",
     "lead_custom_fields", "contact_custom_fields", "opportunity_custom_fields", "activity_custom_fields",
+    "custom_object_custom_fields", "shared_custom_fields",
 }
 
 

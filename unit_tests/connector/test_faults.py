@@ -282,7 +282,7 @@ def test_every_fault_together_on_every_stream_loses_nothing(make_simulator, cata
     source_manifest = manifest(read_timeout=1.5)
     config = sim.config(window_days=365)
     streams = stream_names(catalog)
-    assert len(streams) == 47
+    assert len(streams) == 69
 
     sim.configure(faults=SCHEDULED + BACKGROUND)
     sim.reset_stats()

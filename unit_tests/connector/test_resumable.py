@@ -47,6 +47,7 @@ EXPECTED_INCREMENTAL = {
     "opportunity_status_change_activities", "task_completed_activities", "custom_activity_instances",
     "lead_tasks", "incoming_email_tasks", "email_followup_tasks", "missed_call_tasks",
     "answered_detached_call_tasks", "voicemail_tasks", "opportunity_due_tasks", "incoming_sms_tasks",
+    "whatsapp_message_activities", "form_submission_activities", "lead_merge_activities", "custom_objects",
 }
 
 

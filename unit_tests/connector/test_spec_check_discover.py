@@ -20,7 +20,7 @@ STREAM_NAMES = [s["name"] for s in MANIFEST["streams"]]
 
 
 def test_every_stream_entry_names_itself_once():
-    assert len(set(STREAM_NAMES)) == len(STREAM_NAMES) == 47
+    assert len(set(STREAM_NAMES)) == len(STREAM_NAMES) == 69
     assert [s["$parameters"]["name"] for s in MANIFEST["streams"]] == STREAM_NAMES
     # Read as text, too, the streams list their names: one `name:` line per entry, right after its shape.
     text = Path("source_close_com/manifest.yaml").read_text()
@@ -111,8 +111,8 @@ def test_check_names_the_streams_a_restricted_key_cannot_read(make_simulator):
     listed = status.message.split("may not read: ")[1].split(" (403")[0].split(", ")
     # the simulator's restricted key may not read send_as/, event/ and custom_field/
     assert sorted(listed) == [
-        "activity_custom_fields", "contact_custom_fields", "deleted_records", "events",
-        "lead_custom_fields", "opportunity_custom_fields", "send_as",
+        "activity_custom_fields", "contact_custom_fields", "custom_object_custom_fields", "deleted_records", "events",
+        "lead_custom_fields", "opportunity_custom_fields", "send_as", "shared_custom_fields",
     ]
     me_requests = sim.stats()["paths"]["me/"]["requests"]
     assert me_requests == 1
@@ -144,7 +144,7 @@ def test_unsafe_api_url_is_a_config_error_naming_the_field(simulator, api_url):
 def test_discover_lists_every_stream_with_its_modes(simulator):
     catalog = {s.name: s for s in run_discover(simulator.config()).catalog.catalog.streams}
     assert sorted(catalog) == sorted(STREAM_NAMES)
-    assert len(catalog) == 47
+    assert len(catalog) == 69
     incremental = {
         "leads": "date_updated", "contacts": "date_updated", "opportunities": "date_updated",
         "events": "date_updated", "email_activities": "date_created", "lead_tasks": "date_updated",

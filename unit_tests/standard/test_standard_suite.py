@@ -8,7 +8,7 @@ The suite reads ``acceptance-test-config.yml`` and runs the manifest as Airbyte'
 * ``test_check`` (``connection`` section): ``check`` reports SUCCEEDED for the two sample configs and FAILED for
   the config with an unknown key, and prints no secret;
 * ``test_discover`` (``discovery`` section): one catalog, which passes the CDK's catalog checks;
-* ``test_basic_read`` (``basic_read`` and ``full_refresh``): a full-refresh read of the 47 streams of
+* ``test_basic_read`` (``basic_read`` and ``full_refresh``): a full-refresh read of the 69 streams of
   ``integration_tests/configured_catalog.json``; every stream returns records, and every record matches its
   stream's schema (``test_strictness_level: high`` allows no opt-out);
 * ``test_fail_read_with_bad_catalog``: a read given an invalid catalog fails with a trace message.
