@@ -54,7 +54,7 @@ ACTIVITY_EVENT_TYPES = {
     **{kind: names[1] for kind, names in workspace.ACTIVITY_KINDS.items()},
 }
 # The objects whose deletions the deleted_records stream reports (custom fields and other settings are not).
-DELETION_OBJECT_FAMILIES = ("lead", "contact", "opportunity", "task", "activity")
+DELETION_OBJECT_FAMILIES = ("lead", "contact", "opportunity", "task", "activity", "custom_object")
 # Zones of incoming mail's senders, in minutes east of UTC (an email's Date header keeps the sender's zone).
 _SENDER_OFFSETS = (0, 660, -420, 60, 330, -300)
 TASK_TYPES = ("lead", "incoming_email", "email_followup", "missed_call", "answered_detached_call",
@@ -1942,6 +1942,11 @@ class Organization:
             self.connected_accounts.append(record)
         elif source == "custom_fields":
             self.custom_fields[sel].append(record)
+        elif source == "workspace" and stream != "custom_objects":
+            lists = {"custom_object_custom_fields": self.workspace.custom_object_fields,
+                     "shared_custom_fields": self.custom_fields["shared"]}
+            target = lists[stream] if stream in lists else getattr(self.workspace, stream)
+            target.append(record["email"] if stream == "unsubscribed_emails" else record)
         elif source in ("events", "deleted"):
             at = parse_instant(record["date_updated"])
             if at is None:

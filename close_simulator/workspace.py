@@ -15,7 +15,7 @@ import random
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .generator import (
-    DAY, FIRST_NAMES, HOUR, LAST_NAMES, MINUTE, NOTES, SECOND, SMS_TEXTS, fmt_naive, fmt_tz_ms, later, pick_between, rand_chars, rand_id, slug,
+    DAY, FIRST_NAMES, HOUR, LAST_NAMES, MINUTE, NOTES, SECOND, SMS_TEXTS, fmt_date, fmt_naive, fmt_tz_ms, later, pick_between, rand_chars, rand_id, slug,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 ACTIVITY_KINDS = {
     "whatsapp_message": ("WhatsAppMessage", "activity.whatsapp_message"),
     "form_submission": ("FormSubmission", "activity.form_submission"),
-    "lead_merge": ("LeadMerge", "activity.lead_merge"),
+    "lead_merge": ("LeadMerge", None),  # Close logs no events for lead-merge activities
 }
 
 # stream -> what ``Workspace.truth`` serves for it (every one is a full-refresh list except custom_objects).
@@ -207,8 +207,8 @@ class Workspace:
                 "carrier_type": rng.choice(["local", "local", "mobile", "tollfree"]), "country": "US",
                 "address_id": None, "bundle_id": None, "forward_to": None, "forward_to_enabled": False,
                 "forward_to_formatted": None, "is_premium": False, "is_verified": True,
-                "last_billed_price": rng.choice([1.15, 2.0, 2.5]), "mms_enabled": rng.random() < 0.5,
-                "sms_enabled": True, "next_billing_on": fmt_tz_ms(org.anchor_us + rng.randrange(1, 28) * DAY),
+                "last_billed_price": rng.choice(["1.15", "2.0", "2.5"]), "mms_enabled": rng.random() < 0.5,
+                "sms_enabled": True, "next_billing_on": fmt_date(org.anchor_us + rng.randrange(1, 28) * DAY),
                 "press_1_to_accept": False, "supports_mms_to_countries": ["US", "CA"],
                 "supports_sms_to_countries": ["US", "CA"], "voicemail_greeting_url": None, "was_ported": rng.random() < 0.2,
                 "organization_id": org.organization_id, "date_created": fmt_tz_ms(created), "date_updated": fmt_tz_ms(updated)})

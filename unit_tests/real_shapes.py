@@ -310,4 +310,98 @@ def real_records(now: datetime) -> Dict[str, List[Dict[str, Any]]]:
             synced_calendars=["dana@close.example"], sync_all_calendars=False)],
         "custom_email_connected_accounts": [_connected("custom_email", 2)],
         "zoom_connected_accounts": [_connected("zoom", 3, zoom_account_plan=None)],
+        **newer_resources(naive),
+    }
+
+
+def _dated(**fields: Any) -> Dict[str, Any]:
+    return {"organization_id": ORG, "created_by": USER, "updated_by": USER,
+            "date_created": "2024-03-04T10:11:12.131415+00:00", "date_updated": "2024-03-04T10:11:12+00:00", **fields}
+
+
+def newer_resources(naive: str) -> Dict[str, List[Dict[str, Any]]]:
+    """Resources Close added or documented more recently (forms, custom objects, comments, phone numbers, ...)."""
+    thread = "cmth_6yUiOpAsDfGhJkLzXcVbNm"
+    object_type = "cotype_7uIoPaSdFgHjKlZxCvBnMa"
+    sequence = "seq_7hJkLqWeRtYuIoPaZxCvBn"
+    return {
+        "whatsapp_message_activities": [_activity(
+            "WhatsAppMessage", 1, direction="inbound", external_whatsapp_message_id="wamid.HBgLMTQxNTU1NTAxMjM",
+            local_phone="+14155550100", local_phone_formatted="+1 415-555-0100", remote_phone="+14155550123",
+            remote_phone_formatted="+1 415-555-0123", message_markdown="*Hi* there", message_html="<p><b>Hi</b> there</p>",
+            text="Hi there", attachments=[], integration_name="WhatsApp", integration_link=None, response_to_id=None,
+            source="whatsapp", sequence_id=None, sequence_name=None, sequence_subscription_id=None)],
+        "form_submission_activities": [_activity(
+            "FormSubmission", 1, form_id="form_8iOpAsDfGhJkLzXcVbNmQw", form_name="Request a demo",
+            form_configuration_id=None, values={"ff_1": "lindsay@bluth.example", "ff_2": "11-50"},
+            values_by_name={"Email": "lindsay@bluth.example", "Team size": "11-50"}, ip_address="203.0.113.7",
+            origin="https://bluth.example", source_url="https://bluth.example/demo?utm_source=ad",
+            source_url_normalized="https://bluth.example/demo")],
+        "lead_merge_activities": [_activity(
+            "LeadMerge", 1, source_lead_id="lead_0qWeRtYuIoPaSdFgHjKlZxCvBnMqWeRtYuIoPaSdFgHjK", destination_lead_id=LEAD,
+            merge_status="completed", contact_id=None)],
+        "forms": [_dated(id="form_8iOpAsDfGhJkLzXcVbNmQw", name="Request a demo", description=None, is_archived=False,
+                         fields=[{"id": "ff_1", "name": "Email", "type": "email", "required": True, "choices": None},
+                                 {"id": "ff_2", "name": "Team size", "type": "select", "required": False,
+                                  "choices": ["1-10", "11-50"]}])],
+        "custom_objects": [_dated(id="custobj_9oPaSdFgHjKlZxCvBnMqWe", custom_object_type_id=object_type, lead_id=LEAD,
+                                  name="Banana stand lease")],
+        "custom_object_types": [_dated(id=object_type, name="Lease", name_plural="Leases", description=None,
+                                       api_create_only=False, editable_with_roles=[], back_reference_fields=[],
+                                       fields=[{"id": "cf_lease", "name": "Rent", "type": "number", "description": None,
+                                                "required": False, "accepts_multiple_values": False,
+                                                "editable_with_roles": [], "is_shared": False,
+                                                "referenced_custom_type_id": None, "back_reference_is_visible": None,
+                                                "converting_to_type": None}])],
+        "custom_object_custom_fields": [_custom_field(6, "number", custom_object_type_id=object_type, required=False)],
+        "shared_custom_fields": [_custom_field(7, "text", is_shared=True, associations=[
+            {"object_type": "lead", "required": False, "editable_with_roles": [], "custom_activity_type_id": None,
+             "custom_object_type_id": None}])],
+        "comment_threads": [{"id": thread, "object_id": THREAD, "object_type": "activity.email", "lead_id": LEAD,
+                             "comment_count": 1, "organization_id": ORG,
+                             "date_created": "2024-03-04T10:11:12.131415+00:00", "date_updated": "2024-03-04T10:11:12+00:00"}],
+        "comments": [_dated(id="comm_1aSdFgHjKlZxCvBnMqWeRt", thread_id=thread, object_id=THREAD,
+                            object_type="activity.email", lead_id=LEAD, body="<p>Nice one @Dana</p>", is_deleted=False,
+                            permissions=["edit", "delete"])],
+        "phone_numbers": [{"id": "phon_3xCvBnMaSdFgHjKlQwErTyUiOpZxCvBnMaSdFgHjKlQ", "number": "+14155550100",
+                           "number_formatted": "+1 415-555-0100", "label": "Sales", "type": "internal", "user_id": USER,
+                           "is_group_number": False, "participants": [], "carrier": "twilio", "country": "US",
+                           "address_id": None, "bundle_id": None, "forward_to": None, "forward_to_enabled": False,
+                           "forward_to_formatted": None, "is_verified": True, "last_billed_price": "1.15",
+                           "mms_enabled": True, "sms_enabled": True, "next_billing_on": "2023-05-07",
+                           "press_1_to_accept": False, "supports_mms_to_countries": ["US"],
+                           "supports_sms_to_countries": ["US", "CA"], "voicemail_greeting_url": None,
+                           "organization_id": ORG, "date_created": "2022-11-08T12:35:29.464000+00:00",
+                           "date_updated": "2022-11-08T12:35:29+00:00"}],
+        "blocked_phone_numbers": [_dated(id="bphon_2sDfGhJkLqWeRtYuIoPaZx", phone="+19005550199", reason="spam")],
+        "sms_templates": [_dated(id="smstmpl_3dFgHjKlQwErTyUiOpAsZx", name="Reminder", text="See you at {{ lead.name }}",
+                                 is_shared=True, status="active", attachments=[])],
+        "outcomes": [_dated(id="outcome_4fGhJkLqWeRtYuIoPaZxCv", name="Demo booked", description=None, type="custom",
+                            applies_to=["calls", "meetings"])],
+        "unsubscribed_emails": [{"id": "gob@bluth.example", "email": "gob@bluth.example"}],
+        "scheduling_links": [_dated(id="schedlink_5gHjKlQwErTyUiOpAsZxCv", name="Intro call",
+                                    url="https://calendly.com/dana/intro", description=None, source="calendly",
+                                    source_id="evt_1", source_type="calendly", duration_in_minutes=30, user_id=USER)],
+        "shared_scheduling_links": [_dated(id="sharedschedlink_6hJkLqWeRtYuIoPaZx", name="Team intro", description=None,
+                                           associations=[{"user_id": USER, "user_scheduling_link_id": "schedlink_5gHjKlQwErTyUiOpAsZxCv",
+                                                          "url": "https://calendly.com/dana/intro"}])],
+        "groups": [{"id": "group_5tYuIoPaSdFgHjKlZxCvBn", "name": "Closers", "organization_id": ORG,
+                    "members": [{"user_id": USER}]}],
+        "webhooks": [_dated(id="whsub_7jKlQwErTyUiOpAsDfGhZx", url="https://hooks.bluth.example/close", status="active",
+                            verify_ssl=True, events=[{"object_type": "lead", "action": "created", "extra_filter": None}])],
+        "sequence_subscriptions": [{"id": "sub_8kLqWeRtYuIoPaZxCvBnMa", "sequence_id": sequence, "contact_id": CONTACT,
+                                    "lead_id": LEAD, "contact_email": "lindsay@bluth.example", "status": "active",
+                                    "pause_reason": None, "sender_account_id": ACCOUNT, "sender_name": "Dana Reyes",
+                                    "sender_email": "dana@close.example", "from_phone_number_id": None,
+                                    "calls_assigned_to": [USER], "organization_id": ORG, "created_by_id": USER,
+                                    "updated_by_id": USER, "date_created": naive, "date_updated": naive}],
+        "playbooks": [{"id": "playbook_9lQwErTyUiOpAsDfGhJkZx", "name": "Discovery", "description": None, "position": 0,
+                       "summary_guidance": "Ask about budget", "outcome_ids": ["outcome_4fGhJkLqWeRtYuIoPaZxCv"],
+                       "custom_field_ids": [], "archived_at": None, "archived_by_id": None, "organization_id": ORG,
+                       "created_by_id": USER, "updated_by_id": USER, "created_at": "2024-03-04T10:11:12.131415+00:00",
+                       "updated_at": "2024-03-04T10:11:12+00:00"}],
+        "memberships": [{"id": "memb_0aSdFgHjKlQwErTyUiOpZxCvBnMaSdFgHjKlQwErTyU", "user_id": USER,
+                         "user_email": "dana@close.example", "user_first_name": "Dana", "user_last_name": "Reyes",
+                         "user_full_name": "Dana Reyes", "user_image": None, "role_id": "admin", "organization_id": ORG,
+                         "date_created": "2021-07-13T11:39:05.012000+00:00", "date_updated": "2021-07-13T11:39:05+00:00"}],
     }

@@ -32,6 +32,9 @@ MADE = {
     "meeting_activities": ("activity", "meeting"), "lead_status_change_activities": ("activity", "status_change/lead"),
     "opportunity_status_change_activities": ("activity", "status_change/opportunity"),
     "task_completed_activities": ("activity", "task_completed"), "custom_activity_instances": ("activity", "custom"),
+    "whatsapp_message_activities": ("activity", "whatsapp_message"),
+    "form_submission_activities": ("activity", "form_submission"), "lead_merge_activities": ("activity", "lead_merge"),
+    "custom_objects": ("custom_object", None),
     **{f"{t}_tasks": ("task", t) for t in ("lead", "incoming_email", "email_followup", "missed_call",
                                             "answered_detached_call", "voicemail", "opportunity_due", "incoming_sms")},
 }
