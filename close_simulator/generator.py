@@ -1,7 +1,7 @@
 """Deterministic building blocks of the simulated organisation.
 
 Timestamps are handled internally as integer microseconds since the Unix epoch (UTC) and only turned
-into strings when a record is built, in the format Close uses for that resource (close-api.md §4.1).
+into strings when a record is built, in the format Close uses for that resource.
 Record builders take an explicit ``random.Random`` so that the same (seed, scale, anchor) always yields
 the same bytes; nothing here touches the global random state or ``hash()`` of strings.
 """

@@ -3,7 +3,7 @@
 ``CloseAPI.handle`` maps one request (method, path under ``/api/v1/``, query params, raw body) to an
 HTTP status and a JSON-serialisable body. It contains no HTTP code; bad input is answered with
 Close-style 400/404 bodies instead of exceptions. Paging reads the model's sorted indexes, so a page
-costs O(page + log n) whatever its offset (close-api.md §2, §5, §6).
+costs O(page + log n) whatever its offset. The facts behind it are listed, per endpoint, in docs/close-com.md.
 """
 
 from __future__ import annotations
@@ -650,7 +650,7 @@ class CloseAPI:
         return self.org.event_window_start(self.clock())
 
     def _events(self, q) -> dict:
-        """Cursor paging, newest first by date_updated, 30 days of history (close-api.md §2.2, §4.7)."""
+        """Cursor paging, newest first by date_updated, 30 days of history."""
         org = self.org
         limit = self._int(q, "_limit", EVENT_DEFAULT_LIMIT)
         self._check_limit(limit, "event")
@@ -713,7 +713,7 @@ class CloseAPI:
     # -- advanced filtering ------------------------------------------------------------------------
 
     def _search(self, body: bytes | None) -> dict:
-        """``POST data/search/`` for leads, contacts and opportunities (close-api.md §2.3)."""
+        """``POST data/search/`` for leads, contacts, opportunities and custom objects."""
         if not body:
             raise _bad("Please send valid JSON with a 'Content-Type: application/json' header.")
         try:

@@ -3,7 +3,7 @@ outcomes, unsubscribed emails, scheduling links, groups, webhooks, sequence subs
 memberships, plus the fields of the WhatsApp, form submission and lead merge activities.
 
 ``Workspace(org)`` generates them from the organisation's seed once its leads, contacts and activities exist;
-``route(api, parts)`` answers their list endpoints with Close's parameters and refusals (close-api.md §7.5):
+``route(api, parts)`` answers their list endpoints with Close's parameters and refusals:
 ``comment/`` needs exactly one of ``thread_id`` / ``object_id``, ``sequence_subscription/`` one of
 ``sequence_id`` / ``contact_id`` / ``lead_id``, ``custom_object/`` a ``lead_id``; other custom objects are
 reached through ``data/search/`` (``SEARCHABLE`` below).

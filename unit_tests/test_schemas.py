@@ -20,10 +20,9 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCHEMA_DIR = ROOT / "source_close_com" / "schemas"
-STREAMS_MD = pathlib.Path("/work/shared/reference/streams.md")
-
-# Used only when streams.md cannot be read: stream -> cursor field (None for full refresh).
-FALLBACK_STREAMS: dict[str, str | None] = {
+# The 45 streams of the original connector, whose names and cursors an existing connection keeps:
+# stream -> cursor field (None for full refresh).
+ORIGINAL_STREAMS: dict[str, str | None] = {
     "leads": "date_updated",
     "opportunities": "date_updated",
     "events": "date_updated",
@@ -71,7 +70,7 @@ FALLBACK_STREAMS: dict[str, str | None] = {
     "zoom_connected_accounts": None,
 }
 
-# Streams beyond the 45 of streams.md, with the field that must be declared besides `id`.
+# Streams beyond the original 45, with the field that must be declared besides `id`.
 EXTRA_STREAMS: dict[str, str | None] = {
     "custom_activity_instances": "date_created",
     "deleted_records": "date_deleted",
@@ -115,39 +114,7 @@ CUSTOM_FIELD_OWNER = {
 NESTED_CUSTOM_OWNER = {"contacts": "contact", "opportunities": "opportunity"}
 
 
-def _parse_streams_md(text: str) -> dict[str, str | None]:
-    """Stream -> cursor (None for full refresh) from the tables of streams.md."""
-    streams: dict[str, str | None] = {}
-    section = None
-    for line in text.splitlines():
-        if line.startswith("## "):
-            heading = line[3:].strip().lower()
-            section = "inc" if heading.startswith("incremental") else (
-                "full" if heading.startswith("full refresh") else None)
-            continue
-        if section is None or not line.startswith("|"):
-            continue
-        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        if not cells or cells[0] in ("stream", "") or set(cells[0]) <= set("-: "):
-            continue
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", cells[0]):
-            continue
-        cursor = None
-        if section == "inc":
-            cursor = cells[2].strip("`").strip() if len(cells) > 2 else None
-        streams[cells[0]] = cursor or None
-    return streams
-
-
-def _load_streams() -> dict[str, str | None]:
-    try:
-        parsed = _parse_streams_md(STREAMS_MD.read_text())
-    except OSError:
-        parsed = {}
-    return parsed if len(parsed) >= 40 else dict(FALLBACK_STREAMS)
-
-
-STREAMS = _load_streams()
+STREAMS = ORIGINAL_STREAMS
 ALL_STREAMS: dict[str, str | None] = {**STREAMS, **EXTRA_STREAMS}
 
 
@@ -158,7 +125,7 @@ def _schema(stream: str) -> dict:
 # --------------------------------------------------------------------------- 1. shape
 
 
-def test_streams_md_parsed():
+def test_the_original_streams_are_all_kept():
     assert len(STREAMS) == 45, sorted(STREAMS)
     incremental = {k for k, v in STREAMS.items() if v}
     assert len(incremental) == 21, sorted(incremental)
@@ -551,7 +518,7 @@ def test_declared_formats_match_data(scenario):
 
 
 def _custom_value_ok(field_type: str, value) -> bool:
-    """Value typing of close-api.md §4.8 for one (non-list) custom field value."""
+    """How Close types one (non-list) custom field value, by the field's type."""
     if value is None:
         return True
     if field_type == "number":
