@@ -240,7 +240,7 @@ class SavedStateCheck(StateMigration):
         self._now = datetime.now(timezone.utc)
 
     @staticmethod
-    def _cursors(stream_state: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    def cursor_mappings(stream_state: Mapping[str, Any]) -> List[Mapping[str, Any]]:
         """The cursor mappings of a state: the state itself, or for a partitioned stream (deleted_records, one
         partition per object type) its global ``state`` and each partition's ``cursor``."""
         cursors = [stream_state or {}]
@@ -260,7 +260,7 @@ class SavedStateCheck(StateMigration):
 
     def should_migrate(self, stream_state: Mapping[str, Any]) -> bool:
         return any(
-            t > self._now or self._too_old(t) for cursor in self._cursors(stream_state) for t in self._times(cursor).values()
+            t > self._now or self._too_old(t) for cursor in self.cursor_mappings(stream_state) for t in self._times(cursor).values()
         )
 
     def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -268,7 +268,7 @@ class SavedStateCheck(StateMigration):
         now = self._now.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
         future: Dict[str, str] = {}
         too_old: Dict[str, str] = {}
-        for cursor in self._cursors(checked):
+        for cursor in self.cursor_mappings(checked):
             for key, moment in self._times(cursor).items():
                 if moment > self._now:
                     future.setdefault(key, cursor[key])

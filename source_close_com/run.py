@@ -220,7 +220,7 @@ class SourceCloseCom(YamlDeclarativeSource):
         for stream in self.resolved_manifest.get("streams", []):
             parameters = stream.get("$parameters", {})
             endpoint = parameters.get("parent_endpoint") or parameters.get("endpoint") or (
-                "task/" if parameters.get("task_type") else None)
+                "task/" if parameters.get("task_type") else "data/search/" if parameters.get("object_type") else None)
             if endpoint == "data/search/" and parameters.get("object_type") != "contact":
                 endpoint += parameters.get("object_type", "")
             # `me/` is read first anyway (memberships' parent): any key may read it
@@ -403,18 +403,18 @@ def check_states(
         value = message.stream.stream_state
         state = value.__dict__ if value is not None and not isinstance(value, Mapping) else (value or {})
         cursor = (entry.cursor_field or entry.stream.default_cursor_field or [None])[0]
-        for key, moment in state.items():
-            if key.startswith("__ab_"):
-                continue
-            if key == cursor and components._parse_time(moment) is None:  # the formats the cursor reads
+        # A partitioned stream (deleted_records) keeps its position under `state`, and one per partition.
+        positions = components.SavedStateCheck.cursor_mappings(state)
+        for position in positions:
+            moment = position.get(cursor) if cursor else None
+            if moment is not None and components._parse_time(moment) is None:  # the formats the cursor reads
                 raise config_error(
-                    f"The state file {path} gives stream '{name}' {key}={moment!r}, which is not a date and time: "
+                    f"The state file {path} gives stream '{name}' {cursor}={moment!r}, which is not a date and time: "
                     f"write one such as 2025-06-01T00:00:00.000000+00:00, or remove the stream's entry to sync it "
                     "from the start date."
                 )
-        if cursor and entry.sync_mode.value == "incremental" and state and cursor not in state and not any(
-            key.startswith("__ab_") for key in state
-        ):
+        if cursor and entry.sync_mode.value == "incremental" and state and not any(
+            cursor in position for position in positions) and not any(key.startswith("__ab_") for key in state):
             raise config_error(
                 f"The state file {path} gives stream '{name}' a state without its cursor '{cursor}' (it holds "
                 f"{', '.join(sorted(state))}): write {{\"{cursor}\": \"<date and time>\"}}, or remove the stream's "
