@@ -798,7 +798,8 @@ class ClosePacer:
         self._cond = threading.Condition()
         self._by_path: Dict[str, _Counter] = {}
         self._counters: List[_Counter] = []
-        self._probes: Dict[str, float] = {}
+        self._probes: Dict[str, float] = {}  # unknown path -> when its one request in flight left
+        self._probe_held: Dict[str, float] = {}  # unknown path refused with 429 -> until when it waits
         self._seq = 0
         self._ceiling = float(ceiling_rps) if ceiling_rps else None
         self._recent_sends: List[float] = []
@@ -820,11 +821,15 @@ class ClosePacer:
                     counter = self._by_path.get(key)
                     if counter is None:
                         probe = self._probes.get(key)
-                        if probe is None or now - probe > _PROBE_PATIENCE_S:
+                        held = self._probe_held.get(key, 0.0) - now
+                        if held > 0:
+                            wait = held
+                        elif probe is None or now - probe > _PROBE_PATIENCE_S:
                             self._probes[key] = now
                             self._send(request, key, None, now)
                             return
-                        wait = probe + _PROBE_PATIENCE_S - now
+                        else:
+                            wait = probe + _PROBE_PATIENCE_S - now
                     else:
                         counter.roll(now)
                         if counter.remaining > 0:
@@ -849,6 +854,8 @@ class ClosePacer:
             self._recent_sends.append(now)
         if counter is None:
             ticket = _Ticket(self._seq, key, None, None, 0, 0, now)
+            for known in self._counters:  # it may spend any of them: none counts on the one it may take
+                known.remaining = max(0, known.remaining - 1)
         else:
             ticket = _Ticket(self._seq, key, counter, counter.floor, counter.sent, len(counter.in_flight), now)
             counter.remaining -= 1
@@ -887,7 +894,23 @@ class ClosePacer:
     def _stop(self, key: str, reading: RateLimitReading, until: float, now: float) -> None:
         counter = self._by_path.get(key)
         if counter is None:
-            counter = self._new_counter(key, reading, now)
+            # A path refused on its first request: most likely it spends a counter that ran out just now, one
+            # that refills when this one does. Pacing it with that counter is safe (its next answers will show
+            # if it is wrong); with none, the path waits for the reset and asks again.
+            spent = [
+                c for c in self._counters
+                if c.limit == reading.limit and c.window_known and c.floor <= len(c.in_flight)
+                and abs(c.window_end - until) <= _WINDOW_TOLERANCE_S
+            ]
+            if not spent:
+                self._probe_held[key] = until
+                return
+            counter = spent[0]
+            for other in spent[1:]:  # which one is not known: pace them as one until their answers tell
+                self._merge(counter, other)
+            counter.paths.add(key)
+            self._by_path[key] = counter
+        counter.remaining = 0
         counter.remaining = 0
         counter.window_end = max(counter.window_end, until)
         counter.window_known = True
@@ -930,6 +953,9 @@ class ClosePacer:
             self._detach(key, counter)
         chosen = self._closest_above(limit, left, end, exclude=None, slack=0)
         if chosen is not None:
+            # Several counters the answer could continue: pace them as one until their answers tell them apart.
+            for other in self._plausible(limit, left, end, exclude=chosen, slack=0):
+                self._merge(chosen, other)
             chosen.paths.add(key)
             self._by_path[key] = chosen
             chosen.floor = left
@@ -940,14 +966,15 @@ class ClosePacer:
     def _closest_above(self, limit: int, left: int, end: float, exclude: Optional[_Counter], slack: int) -> Optional[_Counter]:
         """The counter this answer continues: same limit, a window ending at the same moment, and a count just
         above ``left`` (no further above than the requests in flight can explain)."""
-        best = None
-        for c in self._counters:
-            if c is exclude or c.limit != limit or not c.window_known or abs(c.window_end - end) > _WINDOW_TOLERANCE_S:
-                continue
-            gap = c.floor - left
-            if 0 < gap <= 2 + len(c.in_flight) + slack and (best is None or gap < best.floor - left):
-                best = c
-        return best
+        plausible = self._plausible(limit, left, end, exclude, slack)
+        return min(plausible, key=lambda c: c.floor - left) if plausible else None
+
+    def _plausible(self, limit: int, left: int, end: float, exclude: Optional[_Counter], slack: int) -> List[_Counter]:
+        return [
+            c for c in self._counters
+            if c is not exclude and c.limit == limit and c.window_known and abs(c.window_end - end) <= _WINDOW_TOLERANCE_S
+            and 0 < c.floor - left <= 2 + len(c.in_flight) + slack
+        ]
 
     def _merge_with_spender(self, counter: _Counter, limit: int, left: int, end: float) -> None:
         """Another counter's paths spent this one: they are one counter."""
