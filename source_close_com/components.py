@@ -933,13 +933,10 @@ class ClosePacer:
                 counter.floor, counter.window_end, counter.window_known = left, now, True
                 return
             if not counter.window_known or end > counter.window_end + _WINDOW_TOLERANCE_S:
-                # A new window: Close tells when it ends. Another counter whose new window ends then too and whose
-                # count runs just above this one is the same counter, seen from other paths.
+                # A new window: Close tells when it ends. (Counters that refill together are not taken for one:
+                # many do at the start of a sync; a count spent by others shows below, as a drop.)
                 counter.window_end, counter.window_known, counter.floor = end, True, left
                 counter.remaining = max(0, left - len(counter.in_flight))
-                twin = self._closest_above(limit, left, end, exclude=counter, slack=len(counter.in_flight))
-                if twin is not None:
-                    self._merge(counter, twin)
                 return
             if abs(end - counter.window_end) <= _WINDOW_TOLERANCE_S and left < (ticket.floor_at_send or 0):
                 explained = 1 + ticket.in_flight_at_send + (counter.sent - ticket.sent_before - 1)
@@ -947,6 +944,8 @@ class ClosePacer:
                     self._merge_with_spender(counter, limit, left, end)
                 counter.floor = min(counter.floor, left)
                 counter.remaining = min(counter.remaining, max(0, left - len(counter.in_flight)))
+                # Each answer's end is late by its rounding and its way back, never early: the earliest is nearest.
+                counter.window_end = min(counter.window_end, end)
                 return
         # The path is charged to another counter than the one it was thought to share (or was not known yet).
         if counter is not None:
