@@ -5,8 +5,8 @@
 
 Each run serves Close's limits as windows (``--window-s``, 8 s as recorded on Close) of N requests per endpoint
 group and key, under a grouping: ``close`` (the first path segment, ``data/search/`` its own group) or ``path``
-(every path its own group). The connector runs with neither ``requests_per_second`` nor ``num_workers``: it paces
-on the ``RateLimit`` header alone. Answers take 150 +/- 50 ms (100 ms + uniform[0, 100] ms).
+(every path its own group). The connector runs without ``requests_per_second`` and, unless ``--workers`` is given,
+without ``num_workers``: it paces on the ``RateLimit`` header alone. Answers take 150 +/- 50 ms (100 ms + uniform[0, 100] ms).
 
 Printed per run: wall time, requests and 429s, and the bound the limits allow for the requests the sync made:
 ``max over groups of (requests of the group / its granted rate)`` where the granted rate is N per window (the
@@ -30,11 +30,13 @@ from bench.common import (  # noqa: E402
 
 
 def one_run(scale: str, grouping: str, limit: int, window_s: float, latency_ms: float, jitter_ms: float, seed: int,
-            check_truth: bool, command: list[str]) -> dict:
+            check_truth: bool, command: list[str], workers: int | None = None) -> dict:
     with SimulatorProcess(seed=seed, scale=scale, rps=None, org_rps=None, window_s=window_s, window_limit=limit,
                           grouping=grouping, latency_ms=latency_ms, jitter_ms=jitter_ms) as sim:
         config = dict(sim.config)
         config.pop("num_workers", None)
+        if workers:
+            config["num_workers"] = workers
         workdir = Path(tempfile.mkdtemp(prefix="close-bench-pacing-"))
         catalog = discover(config, workdir, command)
         names = [s["name"] for s in catalog["streams"]]
@@ -81,6 +83,7 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=100)
     parser.add_argument("--jitter-ms", type=float, default=100)
     parser.add_argument("--no-truth", action="store_true", help="skip the ground-truth comparison")
+    parser.add_argument("--workers", type=int, help="num_workers (default: unset, the connector's own choice)")
     add_connector_options(parser)
     args = parser.parse_args()
     command = connector_command(args.manifest, args.components)
@@ -89,7 +92,7 @@ def main() -> int:
           "429s <= 1% of requests")
     print(machine_line() + " (before)")
     rows = [one_run(args.scale, g, n, args.window_s, args.latency_ms, args.jitter_ms, args.seed, not args.no_truth,
-                    command) for g, n in runs]
+                    command, args.workers) for g, n in runs]
     print("\n" + machine_line() + " (after)\n")
     print(fmt_table(
         ["grouping", "limit/window", "wall s", "bound s", "wall/bound", "requests", "429s", "429 %", "CPU s", "RSS MB",
