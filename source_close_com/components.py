@@ -638,7 +638,7 @@ class CloseKeyAuth(BasicHttpAuthenticator):
         started = time.monotonic()
         blind_waits = 0
         while response.status_code == 429:
-            pacer.throttled(response, first=blind_waits == 0)
+            pacer.throttled(response)
             wait = throttle_wait(response)
             if wait is None:  # no wait named: a short pause that grows, as Close gave no reset to go by
                 wait = min(0.25 * 2**blind_waits, 10.0)
@@ -996,7 +996,7 @@ class ClosePacer:
 
     # -- throttle episodes --
 
-    def throttled(self, response: requests.Response, first: bool) -> None:
+    def throttled(self, response: requests.Response) -> None:
         with self._cond:
             if not self._throttled:
                 self._episode = {"since": time.monotonic(), "answers": 0, "paths": set()}
