@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fractional-reset", action="store_true", help="reset=0.25 instead of whole seconds")
     serve.add_argument("--legacy-429-body", action="store_true", help='429 body {"error": {"rate_reset": ...}}')
     serve.add_argument("--header-style", default="standard", choices=("standard", "lower-semicolon", "x-rate-limit"))
+    serve.add_argument("--window-s", type=float, default=None, help="Close's windows: limits per this many seconds")
+    serve.add_argument("--window-limit", type=int, default=None, help="requests per window per key and group")
+    serve.add_argument("--group-limit", action="append", default=[], metavar="GROUP=N", help="a group's own limit")
+    serve.add_argument("--grouping", default="close", help="close, path, or a JSON object {prefix: group}")
 
     dump = commands.add_parser("dump", help="write the ground truth as DIR/<stream>.jsonl")
     dump.add_argument("--seed", type=int, default=7)
@@ -78,6 +82,10 @@ async def serve(args: argparse.Namespace) -> None:
         fractional_reset=args.fractional_reset,
         legacy_429_body=args.legacy_429_body,
         header_style=args.header_style,
+        window_s=args.window_s,
+        window_limit=args.window_limit,
+        group_limits={g: int(n) for g, _, n in (spec.partition("=") for spec in args.group_limit)},
+        grouping=orjson.loads(args.grouping) if args.grouping.startswith("{") else args.grouping,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

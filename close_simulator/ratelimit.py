@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 
 @dataclass(slots=True)
@@ -159,3 +159,123 @@ def rate_limit_headers(decision: Decision, style: str, fractional: bool) -> dict
             "X-Rate-Limit-Reset": reset,
         }
     raise ValueError(f"unknown header style {style!r}; expected one of {HEADER_STYLES}")
+
+
+# --- Close's windows ------------------------------------------------------------------------
+
+
+class Grouping:
+    """Which endpoint group a request counts against: Close groups by path and method and publishes no map.
+
+    * ``"close"`` (the default): the API's own grouping (``CloseAPI.endpoint_group``: ``search`` for
+      ``data/search/``, else the first path segment);
+    * ``"path"``: every method and path is a group of its own;
+    * ``{"prefix": "group", ...}``: a path under a prefix counts against that group (the longest prefix wins,
+      e.g. ``{"activity/": "activity"}``); any other path falls back to ``"close"``.
+    """
+
+    def __init__(self, spec: Any = "close", fallback: Callable[[str, str], str] | None = None):
+        if spec in (None, ""):
+            spec = "close"
+        if not (spec in ("close", "path") or isinstance(spec, dict)):
+            raise ValueError(f"grouping must be 'close', 'path' or a {{prefix: group}} mapping, got {spec!r}")
+        if isinstance(spec, dict):
+            spec = {str(prefix).lstrip("/"): str(group) for prefix, group in spec.items()}
+        self.spec = spec
+        self._fallback = fallback or (lambda method, path: path.strip("/").split("/", 1)[0] or "root")
+        self._prefixes = sorted(spec, key=len, reverse=True) if isinstance(spec, dict) else []
+
+    def __call__(self, method: str, path: str) -> str:
+        if self.spec == "path":
+            return f"{method.upper()} {path}"
+        for prefix in self._prefixes:
+            if path.startswith(prefix):
+                return self.spec[prefix]
+        return self._fallback(method, path)
+
+
+class Window:
+    """One fixed window: ``limit`` requests, from the first request after the previous window ended, for ``length``
+    seconds (Close's ``reset`` counts down to the window's end)."""
+
+    __slots__ = ("limit", "length", "start", "used")
+
+    def __init__(self, limit: int, length: float):
+        self.limit, self.length, self.start, self.used = limit, length, -math.inf, 0
+
+    def left(self, now: float) -> int:
+        if now >= self.start + self.length:
+            return self.limit
+        return self.limit - self.used
+
+    def take(self, now: float) -> None:
+        if now >= self.start + self.length:
+            self.start, self.used = now, 0
+        self.used += 1
+
+    def reset(self, now: float) -> float:
+        end = self.start + self.length
+        return end - now if now < end else 0.0
+
+
+class WindowLimiter:
+    """Admission control as Close does it: per endpoint group, ``limit`` requests per ``window_s`` seconds per API
+    key, and ``org_factor`` times as many for the whole organisation (Close's example: 20/s per key, 60/s per
+    organisation). ``group_limits`` gives some groups a limit of their own (per key and window).
+
+    Every answer reports the tighter of the two layers: ``limit``, ``remaining`` after this request and ``reset``,
+    the seconds until that window ends. A refused request costs nothing. ``admitted`` keeps, per group, the most
+    requests any one window of the key admitted, so a test can compare it with the limit.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: float,
+        group_limits: dict[str, int] | None = None,
+        org_factor: float | None = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        if limit < 1 or window_s <= 0:
+            raise ValueError(f"a window needs a limit of at least 1 and a positive length, got {limit} per {window_s} s")
+        self.limit, self.window_s = int(limit), float(window_s)
+        self.group_limits = {str(g): int(n) for g, n in (group_limits or {}).items()}
+        self.org_factor = org_factor
+        self.clock = clock
+        self._key_windows: dict[tuple[str, str], Window] = {}
+        self._org_windows: dict[str, Window] = {}
+
+    def reset(self) -> None:
+        self._key_windows.clear()
+        self._org_windows.clear()
+
+    def group_limit(self, group: str) -> int:
+        return self.group_limits.get(group, self.limit)
+
+    def check(self, key: str, group: str) -> Decision:
+        now = self.clock()
+        own = self._key_windows.get((key, group))
+        if own is None:
+            own = self._key_windows[(key, group)] = Window(self.group_limit(group), self.window_s)
+        windows = [own]
+        if self.org_factor:
+            org = self._org_windows.get(group)
+            if org is None:
+                org = self._org_windows[group] = Window(max(1, round(self.group_limit(group) * self.org_factor)), self.window_s)
+            windows.append(org)
+        full = [w for w in windows if w.left(now) < 1]
+        if full:
+            worst = max(full, key=lambda w: w.reset(now))
+            return Decision(False, worst.limit, 0, worst.reset(now))
+        for window in windows:
+            window.take(now)
+        tight = min(windows, key=lambda w: w.left(now))
+        return Decision(True, tight.limit, tight.left(now), tight.reset(now))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "limit": self.limit,
+            "window_s": self.window_s,
+            "group_limits": dict(self.group_limits),
+            "org_factor": self.org_factor,
+        }

@@ -39,7 +39,7 @@ import orjson
 from aiohttp import web
 
 from .faults import ERROR_MESSAGES, FaultInjector, FaultRule
-from .ratelimit import HEADER_STYLES, Decision, RateLimiter, rate_limit_headers, reset_value
+from .ratelimit import HEADER_STYLES, Decision, Grouping, RateLimiter, WindowLimiter, rate_limit_headers, reset_value
 
 log = logging.getLogger("close_simulator")
 
@@ -68,6 +68,13 @@ class Options:
     restricted_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     extra_keys: tuple[str, ...] = ()
     recent_limit: int = 50
+    # Close's windows (``window_s`` set): ``window_limit`` requests per window per key and group (default
+    # ``rps * window_s``), three times as many per organisation (``org_rps / rps`` times when both are set);
+    # ``group_limits`` {group: limit} for groups with limits of their own; ``grouping``: see ``Grouping``.
+    window_s: float | None = None
+    window_limit: int | None = None
+    group_limits: dict[str, int] = field(default_factory=dict)
+    grouping: Any = "close"
 
     def validate(self) -> None:
         if self.header_style not in HEADER_STYLES:
@@ -78,6 +85,13 @@ class Options:
                 raise ValueError(f"{name} must be positive or None, got {value}")
         if self.latency_ms < 0 or self.jitter_ms < 0:
             raise ValueError("latency_ms and jitter_ms must not be negative")
+        if self.window_s is not None and self.window_s <= 0:
+            raise ValueError(f"window_s must be positive or None, got {self.window_s}")
+        if self.window_limit is not None and self.window_limit < 1:
+            raise ValueError(f"window_limit must be at least 1, got {self.window_limit}")
+        if any(int(n) < 1 for n in self.group_limits.values()):
+            raise ValueError(f"every group limit must be at least 1, got {self.group_limits}")
+        Grouping(self.grouping)
 
 
 def parse_restricted_keys(value: Any) -> dict[str, tuple[str, ...]]:
@@ -195,6 +209,7 @@ class Stats:
         self.paths: dict[str, PathStats] = {}
         self.groups: dict[str, Counter] = {}
         self.per_second: dict[int, list[int]] = {}
+        self.limits: dict[str, int] = {}  # group -> the limit its answers report (per window, or per second)
 
     def begin(self, path: str, group: str, now: float) -> tuple[PathStats, Counter, list[int]]:
         scope = self.paths.get(path)
@@ -219,6 +234,7 @@ class Stats:
             "uptime_s": round(time.time() - self.started, 3),
             "totals": total,
             "groups": {name: c.to_dict() for name, c in sorted(self.groups.items())},
+            "limits": dict(sorted(self.limits.items())),
             "paths": {name: p.to_dict() for name, p in sorted(self.paths.items())},
             "per_second": [
                 {"second": second, "requests": counts[0], "429": counts[1]}
@@ -267,7 +283,8 @@ class SimulatorServer:
         options["extra_keys"] = tuple(options.get("extra_keys") or ())
         self.options = Options(**options)
         self.options.validate()
-        self.limiter = RateLimiter(self.options.rps, self.options.org_rps)
+        self.limiter = self._limiter()
+        self.grouping = Grouping(self.options.grouping, fallback=lambda method, path: self.api.endpoint_group(method, path))
         self.faults = FaultInjector(faults, seed=seed if fault_seed is None else fault_seed)
         self.stats = Stats(self.options.recent_limit)
         self._rng = random.Random(seed)
@@ -279,6 +296,15 @@ class SimulatorServer:
         self._build_org()
         self.options.restricted_keys = self._restricted(restricted)
         self._refresh_keys()
+
+    def _limiter(self) -> RateLimiter | WindowLimiter:
+        """Close's per-group windows when ``window_s`` is set, else per-second token buckets."""
+        o = self.options
+        if o.window_s is None:
+            return RateLimiter(o.rps, o.org_rps)
+        limit = o.window_limit or max(1, round((o.rps or 20) * o.window_s))
+        factor = (o.org_rps / o.rps) if (o.rps and o.org_rps) else (None if o.org_rps is None else 3.0)
+        return WindowLimiter(limit, o.window_s, o.group_limits, org_factor=factor)
 
     # -- organisation and keys --
 
@@ -334,8 +360,11 @@ class SimulatorServer:
             probe = FaultInjector(faults)  # validate every rule before touching live state
             self.faults.set_rules(probe.rules)
         self.options = candidate
-        if "rps" in changes or "org_rps" in changes:
-            self.limiter.rps, self.limiter.org_rps = candidate.rps, candidate.org_rps
+        if {"rps", "org_rps", "window_s", "window_limit", "group_limits"} & set(changes):
+            self.limiter = self._limiter()  # windows and buckets start afresh
+        if "grouping" in changes:  # requests count against their new groups from the next one on
+            self.grouping = Grouping(candidate.grouping, fallback=lambda method, path: self.api.endpoint_group(method, path))
+            self._groups.clear()
             self.limiter.reset()
         if "max_skip" in changes:  # kept across reset(), like every other setting
             self._max_skip = self.api.max_skip = changes["max_skip"]
@@ -359,6 +388,10 @@ class SimulatorServer:
             "restricted_keys": {k: list(v) for k, v in o.restricted_keys.items()},
             "extra_keys": list(o.extra_keys),
             "recent_limit": o.recent_limit,
+            "window_s": o.window_s,
+            "window_limit": o.window_limit,
+            "group_limits": dict(o.group_limits),
+            "grouping": o.grouping,
             "max_skip": getattr(self.api, "max_skip", None),
             "faults": self.faults.describe(),
             "config": self.connector_config(),
@@ -408,7 +441,7 @@ class SimulatorServer:
         key = (method, path)
         group = self._groups.get(key)
         if group is None:
-            group = self.api.endpoint_group(method, path)
+            group = self.grouping(method, path)
             if len(self._groups) > 10_000:  # single-object paths carry ids: keep the cache bounded
                 self._groups.clear()
             self._groups[key] = group
@@ -468,6 +501,7 @@ class SimulatorServer:
             return 401, None, web.Response(status=401, body=UNAUTHORIZED, headers=headers)
 
         decision = self.limiter.check(key, group)
+        self.stats.limits[group] = decision.limit
         headers = {"Content-Type": JSON, **rate_limit_headers(decision, o.header_style, o.fractional_reset)}
         if not decision.allowed:
             await self._latency()

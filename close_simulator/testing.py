@@ -321,6 +321,10 @@ def cli_arguments(
     legacy_429_body: bool = False,
     header_style: str = "standard",
     extra_keys: Iterable[str] = (),
+    window_s: float | None = None,
+    window_limit: int | None = None,
+    group_limits: dict[str, int] | None = None,
+    grouping: Any = "close",
 ) -> list[str]:
     """The ``serve`` arguments that reproduce these keyword options."""
     args = ["--host", host, "--port", str(port), "--seed", str(seed), "--scale", scale]
@@ -345,6 +349,14 @@ def cli_arguments(
         args.append("--legacy-429-body")
     if header_style != "standard":
         args += ["--header-style", header_style]
+    if window_s is not None:
+        args += ["--window-s", str(window_s)]
+    if window_limit is not None:
+        args += ["--window-limit", str(window_limit)]
+    for group, limit in (group_limits or {}).items():
+        args += ["--group-limit", f"{group}={limit}"]
+    if grouping != "close":
+        args += ["--grouping", grouping if isinstance(grouping, str) else json.dumps(grouping)]
     return args
 
 

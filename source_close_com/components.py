@@ -13,6 +13,7 @@ import hashlib
 import ipaddress
 import keyword
 import logging
+import re
 import sys
 import threading
 import time
@@ -744,3 +745,429 @@ class CloseKeyAuth(BasicHttpAuthenticator):
         if filter_secrets(encoded) == encoded:
             add_to_secrets(encoded)
         return token
+
+    def __call__(self, request: requests.PreparedRequest) -> Any:
+        """Called just before each send (and each retry): sign the request, then let it go when the key's pacer
+        (``ClosePacer``) says Close has room for it; its answer goes back to the pacer (``_on_answer``)."""
+        request = super().__call__(request)
+        pacer_for(self.config).acquire(request)
+        hooks = request.hooks.setdefault("response", [])
+        if self._on_answer not in hooks:
+            hooks.append(self._on_answer)
+        return request
+
+    def _on_answer(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:
+        """Learns from every answer; a 429 is waited out and the same request sent again, for at most
+        ``MAX_THROTTLED_S`` in all. The 429 that outlasts it is handed on to the error handler, which fails the stream."""
+        pacer = pacer_for(self.config)
+        pacer.learn(response)
+        if response.status_code != 429:
+            return response
+        request = response.request
+        started = time.monotonic()
+        blind_waits = 0
+        while response.status_code == 429:
+            pacer.throttled(response)
+            wait = throttle_wait(response)
+            if wait is None:  # no wait named: a short pause that grows, as Close gave no reset to go by
+                wait = min(0.25 * 2**blind_waits, 10.0)
+                blind_waits += 1
+            if time.monotonic() - started + wait > MAX_THROTTLED_S:
+                pacer.throttle_over(request, gave_up=True)
+                return response
+            time.sleep(wait)
+            response.content  # read to the end, so the connection goes back to the pool
+            response.close()
+            pacer.acquire(request)
+            connection = response.connection
+            try:
+                response = connection.send(request, **send_kwargs)
+            except Exception:
+                pacer.throttle_over(request, gave_up=True)
+                raise
+            pacer.learn(response)
+        pacer.throttle_over(request, gave_up=False)
+        return response
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pacing on Close's own rate-limit answers
+# ---------------------------------------------------------------------------------------------------------------
+
+# How long one request may wait on 429s in all before its stream fails (the manifest's `throttled` filter says so).
+MAX_THROTTLED_S = 15 * 60.0
+# Two answers whose windows end within this many seconds may be one counter: Close rounds `reset` up to whole seconds.
+_WINDOW_TOLERANCE_S = 1.25
+# A path never answered yet sends one request at a time until Close's answer shows which counter it spends; a probe
+# that never answers stops holding the others back after this long.
+_PROBE_PATIENCE_S = 5.0
+_RATELIMIT_FIELDS = re.compile(r"(limit|remaining|reset)\s*=\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RateLimitReading:
+    """What one answer says of the counter it was charged to: ``limit`` per window, ``remaining`` in it, and
+    ``reset`` seconds until it refills. Every spelling Close has used: ``RateLimit: limit=N, remaining=M, reset=S``
+    (any case, ``,`` or ``;``) and the older ``X-Rate-Limit-Limit/-Remaining/-Reset`` trio."""
+
+    limit: int
+    remaining: int
+    reset: float
+
+    @classmethod
+    def of(cls, response: requests.Response) -> Optional["RateLimitReading"]:
+        headers = response.headers
+        combined = headers.get("RateLimit")
+        if combined:
+            values = {name.lower(): float(number) for name, number in _RATELIMIT_FIELDS.findall(combined)}
+        else:
+            values = {}
+            for name in ("limit", "remaining", "reset"):
+                raw = headers.get(f"X-Rate-Limit-{name}")
+                with contextlib.suppress(TypeError, ValueError):
+                    values[name] = float(raw)
+        if "limit" not in values or "remaining" not in values:
+            return None
+        return cls(int(values["limit"]), int(values["remaining"]), max(0.0, values.get("reset", 0.0)))
+
+
+def throttle_wait(response: requests.Response) -> Optional[float]:
+    """Seconds a 429 asks to wait, in the order Close's own client reads them: the ``RateLimit`` reset, then
+    ``Retry-After``, then the legacy body's ``error.rate_reset``. None when the answer names no positive wait."""
+    reading = RateLimitReading.of(response)
+    if reading is not None and reading.reset > 0:
+        return reading.reset
+    with contextlib.suppress(TypeError, ValueError):
+        retry_after = float(response.headers.get("Retry-After"))
+        if retry_after > 0:
+            return retry_after
+    with contextlib.suppress(Exception):
+        body = orjson.loads(response.content)
+        reset = float(body["error"]["rate_reset"])
+        if reset > 0:
+            return reset
+    return None
+
+
+def _request_key(request: requests.PreparedRequest) -> str:
+    """Close groups its limits by path and method."""
+    method = (request.headers.get("X-HTTP-Method-Override") or request.method or "GET").upper()
+    return f"{method} {urlsplit(request.url or '').path}"
+
+
+@dataclass
+class _Ticket:
+    """One request on its way: the counter it was charged to and what that counter had shown before it left."""
+
+    seq: int
+    key: str
+    counter: Optional["_Counter"]
+    floor_at_send: Optional[int]
+    sent_before: int  # how many requests the counter had sent before this one
+    in_flight_at_send: int
+    sent_at: float
+
+
+class _Counter:
+    """One of Close's rate-limit counters as the answers reveal it: a limit per window, the window's end, and what is
+    left. Paths whose answers show the same counter spend it together (``paths``)."""
+
+    def __init__(self, limit: int, window_end: float, floor: int, window_s: float):
+        self.limit = limit
+        self.window_end = window_end
+        self.window_s = window_s  # the longest reset seen: the window's length, to guess the next window's end
+        self.window_known = True  # False once the window passed and no answer has told the new one's end yet
+        self.floor = floor  # the lowest `remaining` Close reported in this window
+        self.remaining = floor  # what this connector may still send in the window
+        self.paths: set = set()
+        self.in_flight: Dict[int, _Ticket] = {}
+        self.sent = 0
+
+    def roll(self, now: float) -> None:
+        """Once the window Close announced has passed, the counter is full again."""
+        if now < self.window_end:
+            return
+        for seq in [s for s, t in self.in_flight.items() if now - t.sent_at > 300]:  # lost to a failed request
+            del self.in_flight[seq]
+        self.remaining = max(0, self.limit - len(self.in_flight))
+        self.floor = self.limit
+        self.window_end = now + max(self.window_s, 0.05)
+        self.window_known = False
+
+    def absorb(self, other: "_Counter") -> None:
+        self.paths |= other.paths
+        self.in_flight.update(other.in_flight)
+        for ticket in other.in_flight.values():
+            ticket.counter = self
+        self.remaining = min(self.remaining, other.remaining)
+        self.floor = min(self.floor, other.floor)
+        self.window_end = max(self.window_end, other.window_end)
+
+
+class ClosePacer:
+    """Sends each request only when Close's counter for it has room, and waits out every 429.
+
+    Close limits requests per endpoint group (path and method), per key and per organisation, and publishes no map
+    of the groups; every answer says how much is left of the counter it was charged to. So the grouping is learned:
+
+    - a path starts as unknown and sends one request at a time until its first answer;
+    - an answer joins its path to the counter it shows: same limit, a window ending at the same moment, and a
+      ``remaining`` below what that counter showed before (a shared counter only goes down within a window);
+    - an answer that shows more left than its counter had shown before the request left proves the path is
+      charged elsewhere, and it is placed again (so a grouping that changes between two requests is followed);
+    - an answer lower than the counter's own requests explain shows another counter spending it: the two merge.
+
+    Each counter then lets out only what it has left in its window and holds the rest until the window ends. A 429
+    stops its counter until the reset Close names; the request waits that long and is sent again, for at most
+    ``MAX_THROTTLED_S`` in all, and each throttle episode is logged once. ``requests_per_second``, when set, caps
+    all requests of the key together (for keys shared with other integrations).
+    """
+
+    def __init__(self, ceiling_rps: Optional[float]):
+        self._cond = threading.Condition()
+        self._by_path: Dict[str, _Counter] = {}
+        self._counters: List[_Counter] = []
+        self._probes: Dict[str, float] = {}  # unknown path -> when its one request in flight left
+        self._probe_held: Dict[str, float] = {}  # unknown path refused with 429 -> until when it waits
+        self._seq = 0
+        self._ceiling = float(ceiling_rps) if ceiling_rps else None
+        self._recent_sends: List[float] = []
+        # The throttle episode under way: requests waiting on a 429, since when, how many 429s, where.
+        self._throttled: set = set()
+        self._episode: Dict[str, Any] = {}
+
+    # -- before a request leaves --
+
+    def acquire(self, request: requests.PreparedRequest) -> None:
+        """Blocks until the request may be sent, and charges it to its counter."""
+        key = _request_key(request)
+        with self._cond:
+            self._forget(request)
+            while True:
+                now = time.monotonic()
+                wait = self._ceiling_wait(now)
+                if wait <= 0:
+                    counter = self._by_path.get(key)
+                    if counter is None:
+                        probe = self._probes.get(key)
+                        held = self._probe_held.get(key, 0.0) - now
+                        if held > 0:
+                            wait = held
+                        elif probe is None or now - probe > _PROBE_PATIENCE_S:
+                            self._probes[key] = now
+                            self._send(request, key, None, now)
+                            return
+                        else:
+                            wait = probe + _PROBE_PATIENCE_S - now
+                    else:
+                        counter.roll(now)
+                        if counter.remaining > 0:
+                            self._send(request, key, counter, now)
+                            return
+                        wait = counter.window_end - now + 0.02
+                self._cond.wait(timeout=min(max(wait, 0.005), 1.0))
+
+    def _ceiling_wait(self, now: float) -> float:
+        if self._ceiling is None:
+            return 0.0
+        span = max(1.0, 1.0 / self._ceiling)
+        allowed = max(1, int(self._ceiling * span))
+        recent = self._recent_sends
+        while recent and now - recent[0] >= span:
+            recent.pop(0)
+        return 0.0 if len(recent) < allowed else recent[0] + span - now
+
+    def _send(self, request: requests.PreparedRequest, key: str, counter: Optional[_Counter], now: float) -> None:
+        self._seq += 1
+        if self._ceiling is not None:
+            self._recent_sends.append(now)
+        if counter is None:
+            ticket = _Ticket(self._seq, key, None, None, 0, 0, now)
+            for known in self._counters:  # it may spend any of them: none counts on the one it may take
+                known.remaining = max(0, known.remaining - 1)
+        else:
+            ticket = _Ticket(self._seq, key, counter, counter.floor, counter.sent, len(counter.in_flight), now)
+            counter.remaining -= 1
+            counter.sent += 1
+            counter.in_flight[ticket.seq] = ticket
+        request._close_ticket = ticket  # type: ignore[attr-defined]
+
+    def _forget(self, request: requests.PreparedRequest) -> Optional[_Ticket]:
+        """The request's ticket, no longer in flight (a request retried after an error gives its old one back)."""
+        ticket = getattr(request, "_close_ticket", None)
+        if ticket is None:
+            return None
+        request._close_ticket = None  # type: ignore[attr-defined]
+        if ticket.counter is not None:
+            ticket.counter.in_flight.pop(ticket.seq, None)
+        elif self._probes.get(ticket.key) == ticket.sent_at:
+            del self._probes[ticket.key]
+        return ticket
+
+    # -- when an answer comes back --
+
+    def learn(self, response: requests.Response) -> None:
+        """Takes in what the answer says of its counter."""
+        request = response.request
+        with self._cond:
+            ticket = self._forget(request)
+            reading = RateLimitReading.of(response)
+            if ticket is not None and reading is not None:
+                now = time.monotonic()
+                if response.status_code == 429:
+                    self._stop(ticket.key, reading, now + (throttle_wait(response) or 0.0), now)
+                else:
+                    self._place(ticket, reading, now)
+            self._cond.notify_all()
+
+    def _stop(self, key: str, reading: RateLimitReading, until: float, now: float) -> None:
+        counter = self._by_path.get(key)
+        if counter is None:
+            # A path refused on its first request: most likely it spends a counter that ran out just now, one
+            # that refills when this one does. Pacing it with that counter is safe (its next answers will show
+            # if it is wrong); with none, the path waits for the reset and asks again.
+            spent = [
+                c for c in self._counters
+                if c.limit == reading.limit and c.window_known and c.floor <= len(c.in_flight)
+                and abs(c.window_end - until) <= _WINDOW_TOLERANCE_S
+            ]
+            if not spent:
+                self._probe_held[key] = until
+                return
+            counter = spent[0]
+            for other in spent[1:]:  # which one is not known: pace them as one until their answers tell
+                self._merge(counter, other)
+            counter.paths.add(key)
+            self._by_path[key] = counter
+        counter.remaining = 0
+        counter.remaining = 0
+        counter.window_end = max(counter.window_end, until)
+        counter.window_known = True
+
+    def _new_counter(self, key: str, reading: RateLimitReading, now: float) -> _Counter:
+        counter = _Counter(reading.limit, now + reading.reset, reading.remaining, reading.reset)
+        counter.paths.add(key)
+        self._by_path[key] = counter
+        self._counters.append(counter)
+        return counter
+
+    def _place(self, ticket: _Ticket, reading: RateLimitReading, now: float) -> None:
+        key, limit, left = ticket.key, reading.limit, reading.remaining
+        end = now + reading.reset
+        counter = self._by_path.get(key)
+        if counter is not None and counter is ticket.counter and counter.limit == limit:
+            counter.window_s = max(counter.window_s, reading.reset)
+            if reading.reset == 0:  # refilled as of now (or no limit at all): nothing to learn of the grouping
+                counter.remaining = max(0, left - len(counter.in_flight))
+                counter.floor, counter.window_end, counter.window_known = left, now, True
+                return
+            if not counter.window_known or end > counter.window_end + _WINDOW_TOLERANCE_S:
+                # A new window: Close tells when it ends. (Counters that refill together are not taken for one:
+                # many do at the start of a sync; a count spent by others shows below, as a drop.)
+                counter.window_end, counter.window_known, counter.floor = end, True, left
+                counter.remaining = max(0, left - len(counter.in_flight))
+                return
+            if abs(end - counter.window_end) <= _WINDOW_TOLERANCE_S and left < (ticket.floor_at_send or 0):
+                explained = 1 + ticket.in_flight_at_send + (counter.sent - ticket.sent_before - 1)
+                if (ticket.floor_at_send or 0) - left > explained:
+                    self._merge_with_spender(counter, limit, left, end)
+                counter.floor = min(counter.floor, left)
+                counter.remaining = min(counter.remaining, max(0, left - len(counter.in_flight)))
+                # Each answer's end is late by its rounding and its way back, never early: the earliest is nearest.
+                counter.window_end = min(counter.window_end, end)
+                return
+        # The path is charged to another counter than the one it was thought to share (or was not known yet).
+        if counter is not None:
+            self._detach(key, counter)
+        chosen = self._closest_above(limit, left, end, exclude=None, slack=0)
+        if chosen is not None:
+            # Several counters the answer could continue: pace them as one until their answers tell them apart.
+            for other in self._plausible(limit, left, end, exclude=chosen, slack=0):
+                self._merge(chosen, other)
+            chosen.paths.add(key)
+            self._by_path[key] = chosen
+            chosen.floor = left
+            chosen.remaining = min(chosen.remaining, max(0, left - len(chosen.in_flight)))
+        else:
+            self._new_counter(key, reading, now)
+
+    def _closest_above(self, limit: int, left: int, end: float, exclude: Optional[_Counter], slack: int) -> Optional[_Counter]:
+        """The counter this answer continues: same limit, a window ending at the same moment, and a count just
+        above ``left`` (no further above than the requests in flight can explain)."""
+        plausible = self._plausible(limit, left, end, exclude, slack)
+        return min(plausible, key=lambda c: c.floor - left) if plausible else None
+
+    def _plausible(self, limit: int, left: int, end: float, exclude: Optional[_Counter], slack: int) -> List[_Counter]:
+        return [
+            c for c in self._counters
+            if c is not exclude and c.limit == limit and c.window_known and abs(c.window_end - end) <= _WINDOW_TOLERANCE_S
+            and 0 < c.floor - left <= 2 + len(c.in_flight) + slack
+        ]
+
+    def _merge_with_spender(self, counter: _Counter, limit: int, left: int, end: float) -> None:
+        """Another counter's paths spent this one: they are one counter."""
+        other = self._closest_above(limit, left, end, exclude=counter, slack=len(counter.in_flight) + counter.limit)
+        if other is not None:  # else spent by another client of the key or organisation: the floor says enough
+            self._merge(counter, other)
+
+    def _merge(self, counter: _Counter, other: _Counter) -> None:
+        counter.absorb(other)
+        for path in other.paths:
+            self._by_path[path] = counter
+        self._counters.remove(other)
+
+    def _detach(self, key: str, counter: _Counter) -> None:
+        counter.paths.discard(key)
+        if self._by_path.get(key) is counter:
+            del self._by_path[key]
+        if not counter.paths and counter in self._counters:
+            self._counters.remove(counter)
+
+    # -- throttle episodes --
+
+    def throttled(self, response: requests.Response) -> None:
+        with self._cond:
+            if not self._throttled:
+                self._episode = {"since": time.monotonic(), "answers": 0, "paths": set()}
+            self._throttled.add(id(response.request))
+            self._episode["answers"] += 1
+            self._episode["paths"].add(urlsplit(response.url or "").path)
+            self._episode["said"] = _what_close_said(response)
+
+    def throttle_over(self, request: requests.PreparedRequest, gave_up: bool) -> None:
+        with self._cond:
+            self._throttled.discard(id(request))
+            if self._throttled or not self._episode:
+                return
+            episode, self._episode = self._episode, {}
+        outcome = "the request that waited longest gave up" if gave_up else "the requests waited and went on"
+        logger.info(
+            f"Close rate-limited this API key for {time.monotonic() - episode['since']:.1f} s "
+            f"({episode['answers']} answers 429 Too Many Requests from {', '.join(sorted(episode['paths']))}; "
+            f"the last said {episode['said']}): {outcome}."
+        )
+
+
+def _what_close_said(response: requests.Response) -> str:
+    reading = RateLimitReading.of(response)
+    if reading is not None:
+        return f"limit={reading.limit}, remaining={reading.remaining}, reset={reading.reset:g}"
+    wait = throttle_wait(response)
+    return f"wait {wait:g} s" if wait is not None else "no wait"
+
+
+# (api_url, key digest, ceiling) -> the pacer every stream of that key shares: Close counts the key's requests
+# across all of them.
+_PACERS: Dict[tuple, ClosePacer] = {}
+_PACERS_LOCK = threading.Lock()
+
+
+def pacer_for(config: Mapping[str, Any]) -> ClosePacer:
+    ceiling = config.get("requests_per_second")
+    ceiling = float(ceiling) if isinstance(ceiling, (int, float)) and not isinstance(ceiling, bool) and ceiling > 0 else None
+    key = (_key_fingerprint(config), ceiling)
+    with _PACERS_LOCK:
+        pacer = _PACERS.get(key)
+        if pacer is None:
+            pacer = _PACERS[key] = ClosePacer(ceiling)
+        return pacer

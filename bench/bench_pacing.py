@@ -1,0 +1,107 @@
+"""Pacing on Close's headers: a full sync against Close-style per-group windows, wall time vs the bound they allow.
+
+    .venv/bin/python -m bench.bench_pacing [--scale medium] [--runs close:240,path:60] [--window-s 8]
+                                           [--latency-ms 100] [--jitter-ms 100]
+
+Each run serves Close's limits as windows (``--window-s``, 8 s as recorded on Close) of N requests per endpoint
+group and key, under a grouping: ``close`` (the first path segment, ``data/search/`` its own group) or ``path``
+(every path its own group). The connector runs without ``requests_per_second`` and, unless ``--workers`` is given,
+without ``num_workers``: it paces on the ``RateLimit`` header alone. Answers take 150 +/- 50 ms (100 ms + uniform[0, 100] ms).
+
+Printed per run: wall time, requests and 429s, and the bound the limits allow for the requests the sync made:
+``max over groups of (requests of the group / its granted rate)`` where the granted rate is N per window (the
+requests themselves are those the connector chose to make; the minimum the data needs is ``bench_incremental``'s
+figure), the ratio wall / bound, the busiest group, connector CPU, and whether every stream equals the ground truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import (  # noqa: E402
+    SimulatorProcess, add_connector_options, compare, configured_catalog, connector_command, discover, fmt_table,
+    machine_line, print_checks, run_read, truth_ids,
+)
+
+
+def one_run(scale: str, grouping: str, limit: int, window_s: float, latency_ms: float, jitter_ms: float, seed: int,
+            check_truth: bool, command: list[str], workers: int | None = None) -> dict:
+    with SimulatorProcess(seed=seed, scale=scale, rps=None, org_rps=None, window_s=window_s, window_limit=limit,
+                          grouping=grouping, latency_ms=latency_ms, jitter_ms=jitter_ms) as sim:
+        config = dict(sim.config)
+        config.pop("num_workers", None)
+        if workers:
+            config["num_workers"] = workers
+        workdir = Path(tempfile.mkdtemp(prefix="close-bench-pacing-"))
+        catalog = discover(config, workdir, command)
+        names = [s["name"] for s in catalog["streams"]]
+        before = truth_ids(sim, names, config["start_date"]) if check_truth else None
+        sim.configure(window_limit=limit)  # windows start afresh: discover's requests do not count against the read
+        sim.reset_stats()
+        result = run_read(config, configured_catalog(catalog, "full_refresh"), workdir=workdir, keep_ids=check_truth,
+                          command=command)
+        stats = sim.stats()
+        after = truth_ids(sim, ["events", "deleted_records"], config["start_date"]) if check_truth else None
+    totals = stats["totals"]
+    throttled = totals["status"].get("429", 0)
+    granted = {g: stats["limits"].get(g, limit) / window_s for g in stats["groups"]}
+    need = {g: (c["requests"] - c["429"]) / granted[g] for g, c in stats["groups"].items()}
+    busiest = max(need, key=need.get)
+    bound = need[busiest]
+    row = {
+        "grouping": grouping, "limit": limit, "wall_s": result.wall_s, "requests": totals["requests"], "429": throttled,
+        "share_429": throttled / max(totals["requests"], 1), "bound_s": bound, "ratio": result.wall_s / bound,
+        "busiest": busiest, "groups": len(stats["groups"]), "records": result.records, "cpu_s": result.cpu_s,
+        "rss_mb": result.peak_rss_mb, "errors": result.errors,
+    }
+    print(f"\n== grouping {grouping}, {limit} requests per {window_s:g} s per group, latency {latency_ms:g} ms + "
+          f"[0, {jitter_ms:g}] ms")
+    print(f"  wall {result.wall_s:.1f} s vs bound {bound:.1f} s ({row['ratio']:.2f}x): busiest group {busiest!r} "
+          f"{stats['groups'][busiest]['requests']} requests at {granted[busiest]:.1f}/s; {len(stats['groups'])} groups")
+    print(f"  {totals['requests']} requests, {throttled} x 429 ({row['share_429']:.2%}), status {totals['status']}, "
+          f"peak in flight {totals.get('peak_concurrency')}")
+    print(f"  {result.records} records; connector CPU {result.cpu_s:.1f} s ({result.cpu_s / result.wall_s:.0%} of a "
+          f"core), {result.records / max(result.cpu_s, 1e-9):.0f} records per CPU-second, peak RSS {result.peak_rss_mb:.0f} MB")
+    if result.errors:
+        print(f"  ERRORS: {result.errors[:3]}")
+    if check_truth:
+        row["truth_ok"] = print_checks(compare(result.ids, before, after))
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", default="medium")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--runs", default="close:240,path:60", help="GROUPING:LIMIT pairs, comma separated")
+    parser.add_argument("--window-s", type=float, default=8.0)
+    parser.add_argument("--latency-ms", type=float, default=100)
+    parser.add_argument("--jitter-ms", type=float, default=100)
+    parser.add_argument("--no-truth", action="store_true", help="skip the ground-truth comparison")
+    parser.add_argument("--workers", type=int, help="num_workers (default: unset, the connector's own choice)")
+    add_connector_options(parser)
+    args = parser.parse_args()
+    command = connector_command(args.manifest, args.components)
+    runs = [(g, int(n)) for g, _, n in (spec.partition(":") for spec in args.runs.split(","))]
+    print(f"pacing benchmark: full sync of every stream, scale {args.scale}, seed {args.seed}, goal wall <= 1.25x bound, "
+          "429s <= 1% of requests")
+    print(machine_line() + " (before)")
+    rows = [one_run(args.scale, g, n, args.window_s, args.latency_ms, args.jitter_ms, args.seed, not args.no_truth,
+                    command, args.workers) for g, n in runs]
+    print("\n" + machine_line() + " (after)\n")
+    print(fmt_table(
+        ["grouping", "limit/window", "wall s", "bound s", "wall/bound", "requests", "429s", "429 %", "CPU s", "RSS MB",
+         "truth"],
+        [[r["grouping"], r["limit"], f"{r['wall_s']:.1f}", f"{r['bound_s']:.1f}", f"{r['ratio']:.2f}x", r["requests"],
+          r["429"], f"{r['share_429']:.2%}", f"{r['cpu_s']:.1f}", f"{r['rss_mb']:.0f}",
+          {True: "ok", False: "DIFF", None: "-"}[r.get("truth_ok")]] for r in rows]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

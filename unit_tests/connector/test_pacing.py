@@ -1,0 +1,148 @@
+"""Pacing follows Close's headers: each endpoint group is paced within the limit its answers report, the grouping is
+learned from those answers (never assumed), and a grouping that changes between two requests is followed.
+
+The simulator here limits like Close: per endpoint group, a number of requests per window, reported in every answer
+as `RateLimit: limit=N, remaining=M, reset=S`. A request the connector's own pacing lets out past a group's window is
+refused with 429, so the count of 429s the limiter served (not the injected ones) is what the pacing overran. The one
+request that cannot be paced is a path's first: nothing tells its group before Close answers it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+
+from source_close_com.components import ClosePacer
+from unit_tests.harness import configured_catalog, id_diff, sync
+
+NO_LIMIT = {"rps": None, "org_rps": None}
+STREAMS = [
+    "users", "leads", "opportunities", "call_activities", "note_activities", "email_activities", "meeting_activities",
+    "sms_activities", "lead_tasks", "incoming_email_tasks",
+]
+WINDOW = {"window_s": 2, "window_limit": 10, "latency_ms": 20}
+
+
+def assert_truth(sim, result, streams) -> None:
+    for stream in streams:
+        expected = [r["id"] for r in sim.truth(stream, start_date="2021-01-01")]
+        assert set(result.ids(stream)) == set(expected), f"{stream}: " + id_diff(result.ids(stream), expected)
+
+
+def overruns(sim) -> int:
+    """429s the simulator's limiter served (the injected ones are faults)."""
+    totals = sim.stats()["totals"]
+    return totals["status"].get("429", 0) - totals["faults"].get("429", 0)
+
+
+def paths_read(sim) -> int:
+    return len([p for p, s in sim.stats()["paths"].items() if s["requests"]])
+
+
+@pytest.mark.parametrize(
+    "grouping",
+    ["path", {"activity/": "activity"}, "close"],
+    ids=["every path its own group", "everything under activity/ one group", "first path segment"],
+)
+def test_no_window_is_overrun_whatever_the_grouping(make_simulator, grouping):
+    sim = make_simulator(**NO_LIMIT, **WINDOW, grouping=grouping)
+    config = {k: v for k, v in sim.config(window_days=365).items() if k != "requests_per_second"}
+    catalog = configured_catalog(config, STREAMS)
+    sim.reset_stats()
+    result = sync(config, catalog=catalog)
+    assert_truth(sim, result, STREAMS)
+    stats = sim.stats()
+    busiest = max(stats["groups"], key=lambda g: stats["groups"][g]["requests"])
+    # The pacing was put to work: the busiest group needed more than one window.
+    assert stats["groups"][busiest]["requests"] > stats["limits"][busiest], stats["groups"][busiest]
+    assert overruns(sim) <= paths_read(sim), f"{overruns(sim)} requests refused for {paths_read(sim)} paths"
+
+
+def test_a_grouping_change_during_a_read_is_followed(make_simulator):
+    sim = make_simulator(**NO_LIMIT, **WINDOW, grouping="path")
+    config = sim.config(window_days=365)
+    catalog = configured_catalog(config, STREAMS)
+    sim.reset_stats()
+    done = threading.Event()
+
+    def regroup():
+        deadline = time.monotonic() + 60
+        while not done.is_set() and sim.stats()["totals"]["requests"] < 25 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sim.configure(grouping={"activity/": "activity", "task/": "activity"})
+
+    changer = threading.Thread(target=regroup)
+    changer.start()
+    try:
+        result = sync(config, catalog=catalog)
+    finally:
+        done.set()
+        changer.join(10)
+    assert_truth(sim, result, STREAMS)
+    stats = sim.stats()
+    assert stats["groups"].get("activity", {}).get("requests", 0) > 2 * 10, "the change came too late to prove anything"
+    # At most one refusal per path before the change and one after, while the answers reveal the new grouping.
+    assert overruns(sim) <= 2 * paths_read(sim), f"{overruns(sim)} requests refused for {paths_read(sim)} paths"
+
+
+# ------------------------------------------------------------------------------------- the grouping, learned
+
+
+def request(path: str) -> requests.PreparedRequest:
+    return requests.Request("GET", f"http://127.0.0.1/api/v1/{path}").prepare()
+
+
+def answer(sent: requests.PreparedRequest, limit: int, remaining: int, reset: float, status: int = 200) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.headers["RateLimit"] = f"limit={limit}, remaining={remaining}, reset={reset}"
+    response.request = sent
+    response.url = sent.url
+    return response
+
+
+def counter_of(pacer: ClosePacer, path: str):
+    return pacer._by_path[f"GET /api/v1/{path}"]
+
+
+def test_answers_from_one_counter_join_their_paths_and_a_count_that_goes_up_parts_them():
+    pacer = ClosePacer(None)
+    first = request("activity/email/")
+    pacer.acquire(first)
+    pacer.learn(answer(first, 10, 9, 8))
+    second = request("activity/call/")
+    pacer.acquire(second)
+    pacer.learn(answer(second, 10, 8, 8))  # the count went on from 9: the same counter
+    assert counter_of(pacer, "activity/email/") is counter_of(pacer, "activity/call/")
+    assert counter_of(pacer, "activity/email/").remaining <= 8
+
+    # Close regroups: activity/call/ now has a counter of its own, and its count is back near the top.
+    third = request("activity/call/")
+    pacer.acquire(third)
+    pacer.learn(answer(third, 10, 9, 8))
+    assert counter_of(pacer, "activity/email/") is not counter_of(pacer, "activity/call/")
+
+
+def test_a_path_with_a_counter_of_its_own_keeps_it():
+    pacer = ClosePacer(None)
+    for path, remaining in (("lead/", 9), ("opportunity/", 9), ("lead/", 8), ("opportunity/", 8)):
+        sent = request(path)
+        pacer.acquire(sent)
+        pacer.learn(answer(sent, 10, remaining, 8))
+    assert counter_of(pacer, "lead/") is not counter_of(pacer, "opportunity/")
+
+
+def test_a_counter_lets_out_only_what_is_left_in_its_window():
+    pacer = ClosePacer(None)
+    probe = request("lead/")
+    pacer.acquire(probe)
+    pacer.learn(answer(probe, 10, 3, 30))
+    for _ in range(3):
+        pacer.acquire(request("lead/"))
+    blocked = threading.Thread(target=pacer.acquire, args=(request("lead/"),), daemon=True)
+    blocked.start()
+    blocked.join(0.5)
+    assert blocked.is_alive(), "a fourth request left although Close said three were left for 30 s"
