@@ -245,7 +245,7 @@ class CloseProbe:
             response = self.session.get(self.base + path, params=params, timeout=self.timeout)
             if response.status_code != 429:
                 return response
-            time.sleep(min(_throttle_wait(response), 30.0))
+            time.sleep(min((components.throttle_wait(response) or 1.0), 30.0))
         return response
 
     def me(self) -> Tuple[Optional[str], str, bool]:
@@ -294,7 +294,7 @@ class CloseProbe:
             response = self.session.post(self.base + path, json=body, timeout=self.timeout)
             if response.status_code != 429:
                 return response
-            time.sleep(min(_throttle_wait(response), 30.0))
+            time.sleep(min((components.throttle_wait(response) or 1.0), 30.0))
         return response
 
     def forbidden_streams(self, endpoints: Mapping[str, str]) -> List[str]:
@@ -307,21 +307,6 @@ class CloseProbe:
             except requests.exceptions.RequestException:
                 refused[path] = False  # unreachable now is not a permission problem; the sync will say more
         return [name for name, path in endpoints.items() if refused.get(path)]
-
-
-def _throttle_wait(response: requests.Response) -> float:
-    header = response.headers.get("RateLimit", "")
-    for part in header.replace(";", ",").split(","):
-        name, _, value = part.strip().partition("=")
-        if name.strip().lower() == "reset":
-            try:
-                return float(value)
-            except ValueError:
-                break
-    try:
-        return float(response.headers.get("Retry-After", 1))
-    except ValueError:
-        return 1.0
 
 
 class CloseEntrypoint(AirbyteEntrypoint):
