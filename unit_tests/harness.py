@@ -172,6 +172,26 @@ def sync(
     return ReadResult.of(output)
 
 
+def assert_ground_truth(sim, streams: Iterable[str], *results: "ReadResult", start_date: str = "2021-01-01") -> None:
+    """The union of the reads is the server's data: every record that exists was emitted, nothing else was, and
+    the last version emitted of each record (later reads win, and within a read the later message) is the
+    server's current version, field for field."""
+    problems = []
+    for stream in streams:
+        truth = {r["id"]: as_emitted(r) for r in sim.truth(stream, start_date=start_date)}
+        assert truth, f"the simulator has no {stream}: the check would prove nothing"
+        latest: Dict[str, dict] = {}
+        for result in results:
+            for record in result.records[stream]:
+                latest[record["id"]] = without_nulls(record)
+        if set(latest) != set(truth):
+            problems.append(f"{stream}: " + id_diff(latest, truth))
+        stale = sorted(i for i, record in latest.items() if i in truth and record != truth[i])
+        if stale:
+            problems.append(f"{stream}: {len(stale)} records last emitted in an older version than the server's: {stale[:3]}")
+    assert not problems, "\n".join(problems)
+
+
 def id_diff(emitted: Iterable[str], expected: Iterable[str]) -> str:
     emitted_set, expected_set = set(emitted), set(expected)
     missing = sorted(expected_set - emitted_set)

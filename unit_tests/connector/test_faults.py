@@ -35,7 +35,7 @@ from airbyte_cdk.sources.declarative.concurrent_declarative_source import Concur
 from airbyte_cdk.test import entrypoint_wrapper
 
 import source_close_com.run  # noqa: F401  (registers the manifest's custom components module)
-from unit_tests.harness import ReadResult, as_emitted, configured_catalog, id_diff, without_nulls
+from unit_tests.harness import ReadResult, assert_ground_truth, configured_catalog
 
 START = "2021-01-01"
 MANIFEST_PATH = Path(source_close_com.run.__file__).with_name("manifest.yaml")
@@ -113,28 +113,6 @@ def read(
 
 def stream_names(catalog: ConfiguredAirbyteCatalog) -> List[str]:
     return [s.stream.name for s in catalog.streams]
-
-
-
-
-def assert_ground_truth(sim, streams, *results: ReadResult) -> None:
-    """The union of the reads is the server's data: every record that exists was emitted, nothing else was, and
-    the last version emitted of each record (later reads win, and within a read the later message) is the
-    server's current version, field for field."""
-    problems = []
-    for stream in streams:
-        truth = {r["id"]: as_emitted(r) for r in sim.truth(stream, start_date=START)}
-        assert truth, f"the simulator has no {stream}: the check would prove nothing"
-        latest: Dict[str, dict] = {}
-        for result in results:
-            for record in result.records[stream]:
-                latest[record["id"]] = without_nulls(record)
-        if set(latest) != set(truth):
-            problems.append(f"{stream}: " + id_diff(latest, truth))
-        stale = sorted(i for i, record in latest.items() if i in truth and record != truth[i])
-        if stale:
-            problems.append(f"{stream}: {len(stale)} records last emitted in an older version than the server's: {stale[:3]}")
-    assert not problems, "\n".join(problems)
 
 
 def assert_no_duplicates(result: ReadResult, streams) -> None:

@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from unit_tests.harness import configured_catalog, id_diff, sync
+from unit_tests.harness import assert_ground_truth, configured_catalog, sync
 
 NO_LIMIT = {"rps": None, "org_rps": None}
 START = "2021-01-01"
@@ -29,24 +29,6 @@ STORM = [
 ]
 
 
-def without_nulls(record: dict) -> dict:
-    return {key: value for key, value in record.items() if value is not None}
-
-
-def assert_ground_truth(sim, result, streams) -> None:
-    problems = []
-    for stream in streams:
-        truth = {r["id"]: without_nulls(r) for r in sim.truth(stream, start_date=START)}
-        assert truth, f"the simulator has no {stream}: the check would prove nothing"
-        emitted = {r["id"]: without_nulls(r) for r in result.records[stream]}
-        if set(emitted) != set(truth):
-            problems.append(f"{stream}: " + id_diff(emitted, truth))
-        stale = [i for i, record in emitted.items() if i in truth and record != truth[i]]
-        if stale:
-            problems.append(f"{stream}: {len(stale)} records differ from the server's: {stale[:3]}")
-    assert not problems, "\n".join(problems)
-
-
 def throttle_lines(result) -> list:
     return [m.log.message for m in result.output.logs if "429" in m.log.message and "rate-limited" in m.log.message]
 
@@ -58,7 +40,7 @@ def test_a_storm_of_429s_and_server_errors_is_waited_out_and_the_read_equals_the
     sim.configure(faults=STORM)
     sim.reset_stats()
     result = sync(config, catalog=catalog)
-    assert_ground_truth(sim, result, STREAMS)
+    assert_ground_truth(sim, STREAMS, result, start_date=START)
     totals = sim.stats()["totals"]
     refused = totals["status"].get("429", 0)
     # Enough throttling that a budget counted in 429s (five retries per request) would have run out.
@@ -74,7 +56,7 @@ def test_one_request_refused_many_times_in_a_row_still_completes(make_simulator)
     throttle = {"kind": "429", "path": "user/", "nth": [1], "burst": 11, "reset": 0.1}
     sim = make_simulator(**NO_LIMIT, faults=[throttle], fractional_reset=True)
     result = sync(sim.config(), ["users"])
-    assert_ground_truth(sim, result, ["users"])
+    assert_ground_truth(sim, ["users"], result, start_date=START)
     assert sim.stats()["paths"]["user/"]["status"].get("429") == 12
     lines = throttle_lines(result)
     assert len(lines) == 1 and "12 answers 429" in lines[0], lines
