@@ -9,6 +9,7 @@ and ``run.py`` registers the same alias for the packaged connector.
 import ast
 import contextlib
 import copy
+import functools
 import hashlib
 import ipaddress
 import keyword
@@ -110,6 +111,16 @@ def _key_was_rejected(config: Mapping[str, Any]) -> bool:
     return when is not None and time.monotonic() - when < _REJECTION_MEMORY_S
 
 
+def stream_endpoint(parameters: Mapping[str, Any]) -> Optional[str]:
+    """The path a stream reads, relative to the API's base: its ``endpoint``, or the one its shape implies (task
+    streams name a task type and read ``task/``, search streams an object type and read ``data/search/``)."""
+    if parameters.get("endpoint"):
+        return parameters["endpoint"]
+    if parameters.get("task_type"):
+        return "task/"
+    return "data/search/" if parameters.get("object_type") else None
+
+
 @dataclass
 class ResponseTriage(ErrorHandler):
     """A first look at each answer, for what the manifest's response filters cannot do:
@@ -133,8 +144,7 @@ class ResponseTriage(ErrorHandler):
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self.max_retries = int(InterpolatedString.create(str(self.max_retries), parameters=parameters).eval(self.config))
         self._stream = parameters.get("name", "?")
-        # The path the stream reads, relative to the API's base (tasks name their type, not a path).
-        self._endpoint = parameters.get("endpoint") or ("task/" if parameters.get("task_type") else None)
+        self._endpoint = stream_endpoint(parameters)
         self._forbidden_warned = False
         QuietForbiddenPages.attach(f"airbyte.HttpRequester.{self._stream}")
 
@@ -746,11 +756,15 @@ class CloseKeyAuth(BasicHttpAuthenticator):
             add_to_secrets(encoded)
         return token
 
+    @functools.cached_property
+    def _pacer(self) -> "ClosePacer":
+        return pacer_for(self.config)
+
     def __call__(self, request: requests.PreparedRequest) -> Any:
         """Called just before each send (and each retry): sign the request, then let it go when the key's pacer
         (``ClosePacer``) says Close has room for it; its answer goes back to the pacer (``_on_answer``)."""
         request = super().__call__(request)
-        pacer_for(self.config).acquire(request)
+        self._pacer.acquire(request)
         hooks = request.hooks.setdefault("response", [])
         if self._on_answer not in hooks:
             hooks.append(self._on_answer)
@@ -759,7 +773,7 @@ class CloseKeyAuth(BasicHttpAuthenticator):
     def _on_answer(self, response: requests.Response, **send_kwargs: Any) -> requests.Response:
         """Learns from every answer; a 429 is waited out and the same request sent again, for at most
         ``MAX_THROTTLED_S`` in all. The 429 that outlasts it is handed on to the error handler, which fails the stream."""
-        pacer = pacer_for(self.config)
+        pacer = self._pacer
         pacer.learn(response)
         if response.status_code != 429:
             return response

@@ -219,8 +219,7 @@ class SourceCloseCom(YamlDeclarativeSource):
         endpoints = {}
         for stream in self.resolved_manifest.get("streams", []):
             parameters = stream.get("$parameters", {})
-            endpoint = parameters.get("parent_endpoint") or parameters.get("endpoint") or (
-                "task/" if parameters.get("task_type") else "data/search/" if parameters.get("object_type") else None)
+            endpoint = parameters.get("parent_endpoint") or components.stream_endpoint(parameters)
             if endpoint == "data/search/" and parameters.get("object_type") != "contact":
                 endpoint += parameters.get("object_type", "")
             # `me/` is read first anyway (memberships' parent): any key may read it

@@ -403,5 +403,5 @@ def newer_resources(naive: str) -> Dict[str, List[Dict[str, Any]]]:
         "memberships": [{"id": "memb_0aSdFgHjKlQwErTyUiOpZxCvBnMaSdFgHjKlQwErTyU", "user_id": USER,
                          "user_email": "dana@close.example", "user_first_name": "Dana", "user_last_name": "Reyes",
                          "user_full_name": "Dana Reyes", "user_image": None, "role_id": "admin", "organization_id": ORG,
-                         "date_created": "2021-07-13T11:39:05.012000+00:00", "date_updated": "2021-07-13T11:39:05+00:00"}],
+                         "date_created": "2021-07-13T11:39:05.012000+00:00", "date_updated": "2021-07-13T11:39:05"}],
     }
