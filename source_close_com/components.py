@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 from dataclasses import InitVar, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Union
 from urllib.parse import parse_qs, urlsplit
 
@@ -36,6 +36,7 @@ from airbyte_cdk.sources.declarative.requesters.paginators.strategies.pagination
     PaginationStrategy,
 )
 from airbyte_cdk.sources.declarative.requesters.requester import Requester
+from airbyte_cdk.sources.declarative.retrievers.retriever import Retriever
 from airbyte_cdk.sources.declarative.schema.schema_loader import SchemaLoader
 from airbyte_cdk.sources.declarative.transformations import RecordTransformation
 from airbyte_cdk.sources.declarative.types import Config, Record, StreamSlice, StreamState
@@ -240,14 +241,22 @@ class SavedStateCheck(StateMigration):
     - Older than what Close keeps (``retention_days`` in the stream's parameters: events and deletions, 30
       days): the gap is gone from Close. The state is kept (the cursor starts at the oldest day Close has)
       and a warning says what was lost and how often to sync.
+    - Older than the event log, for a stream that replays it (``ReplicaRetriever``): deletions and unseen edits
+      since then cannot be found. The sync goes on with new and changed records; a warning says how to recover.
     """
 
     parameters: InitVar[Mapping[str, Any]]
     config: Config
+    # The stream's model, which the CDK hands to its state migrations: it says whether the stream replays the log.
+    declarative_stream: Optional[Any] = None
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self._stream = parameters.get("name", "?")
         self._retention_days = int(parameters.get("retention_days") or 0)
+        retriever = getattr(self.declarative_stream, "retriever", None)
+        self._replays_log = str(getattr(retriever, "class_name", "")).endswith(f".{ReplicaRetriever.__name__}")
+        if self._replays_log and not self._retention_days:
+            self._retention_days = EVENT_LOG_DAYS
         self._now = datetime.now(timezone.utc)
 
     @staticmethod
@@ -293,6 +302,14 @@ class SavedStateCheck(StateMigration):
                 "reset the stream to re-read them."
             )
         for key, value in too_old.items():
+            if self._replays_log:
+                logger.warning(
+                    f"Stream '{self._stream}': the saved state {key}={value} is older than the {self._retention_days} "
+                    "days Close keeps its event log, so records deleted in Close since then (and edits Close's date "
+                    "filters do not show) can no longer be found: this sync brings new and changed records only. Run "
+                    f"a full refresh of the stream to make it exact again, and sync at least every {self._retention_days} days."
+                )
+                continue
             logger.warning(
                 f"Stream '{self._stream}': the saved state {key}={value} is older than the "
                 f"{self._retention_days} days Close keeps, so what happened between then and "
@@ -573,6 +590,178 @@ class DeletedRecordRow(RecordTransformation):
                 "previous_data": event.get("previous_data"),
             }
         )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Change capture: what Close's event log says changed, replayed into each object stream
+# ---------------------------------------------------------------------------------------------------------------
+
+# Close keeps its event log this long.
+EVENT_LOG_DAYS = 30
+# Close may show a change some minutes after the time it carries (an event logged or consolidated late, a record
+# its search index lists late): a stream's position stays this far behind the sync's upper bound, and each replay
+# starts this much before the position.
+SETTLING_TIME = timedelta(minutes=10)
+# Ids per `id__in` request: the largest page Close's activity lists serve.
+IDS_PER_REQUEST = 100
+DELETED_AT = "_ab_cdc_deleted_at"
+
+
+@dataclass
+class ReplicaRetriever(Retriever):
+    """Reads an object stream's date windows and, in an incremental sync, replays the changes Close's event log
+    shows since the saved position, so that a destination deduplicating by primary key holds what Close holds:
+
+    - a record deleted since (its ``deleted`` event, cascades and merged leads included) becomes a row of its id
+      with the deletion time in ``_ab_cdc_deleted_at``, which deduplicated destinations apply as a delete. The
+      cursor field carries the same time, so that deduplication ranks the row after the record's last version;
+    - ``replayed_actions`` with ``updated`` (activities, which Close filters by creation date only): each record
+      edited since is fetched again, ``IDS_PER_REQUEST`` ids a request (``id__in``);
+    - ``follows_merges`` (activities): Close moves a merged lead's activities to the destination lead and logs
+      only ``merged`` on that lead, so the destination lead's activities are read again.
+
+    Streams filtered by ``date_updated`` see their edits in their windows already, and replay deletions only.
+
+    The replay runs once per sync, in the newest window: the one ending at the sync's upper bound, which is later
+    than this retriever's creation. That window then *observes* its end less ``SETTLING_TIME`` on the stream's
+    cursor (the CDK saves the newest cursor value observed, not a window's end), so a quiet stream's position
+    moves on with the syncs instead of staying at its newest record; the next replay starts ``SETTLING_TIME``
+    before it. Replayed rows arrive out of cursor order, which the CDK notes but does not act on. Events' ``data``
+    is not used: keys of non-admin users see it for an hour only. Nothing is replayed without a saved position
+    (the windows read every live record), nor from one older than the log (``SavedStateCheck`` warns).
+    """
+
+    windows: Retriever
+    api: Requester
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+    cursor: Optional[Any] = None
+    name: str = ""
+    event_object_type: str = ""
+    replayed_actions: List[str] = field(default_factory=lambda: ["deleted"])
+    follows_merges: bool = False
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._stream = parameters.get("name") or self.name
+        self._endpoint = stream_endpoint(parameters)
+        # The object type the log names the stream's records by: the shape's (tasks, searches) or the stream's own.
+        object_type = self.event_object_type or parameters.get("event_object_type") or ""
+        self._object_type = InterpolatedString.create(object_type, parameters=parameters).eval(self.config)
+        self._created_at = datetime.now(timezone.utc)
+        start = _parse_time(self.config.get("start_date") or "2013-01-01")
+        self._configured_start = start
+        self._warned = False
+
+    def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
+        yield from self.windows.read_records(records_schema, stream_slice)
+        upper = self._sync_upper_bound(stream_slice)
+        if upper is None:
+            return
+        since = self._replay_since()
+        if since is not None and self._object_type:
+            yield from self._replay(records_schema, stream_slice, since)
+        settled = (_parse_time(upper) - SETTLING_TIME).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        self.cursor.observe(Record(data={self._cursor_field: settled}, stream_name=self._stream, associated_slice=stream_slice))
+
+    @property
+    def _cursor_field(self) -> str:
+        return self.cursor.cursor_field.cursor_field_key
+
+    def _sync_upper_bound(self, stream_slice: Optional[StreamSlice]) -> Optional[str]:
+        """The newest window's end, the sync's upper bound (None for every other window, or without a cursor)."""
+        if self.cursor is None or not hasattr(self.cursor, "observe") or not stream_slice:
+            return None
+        end = stream_slice.get("end_time")
+        moment = _parse_time(end)
+        return end if moment is not None and moment >= self._created_at else None
+
+    def _replay_since(self) -> Optional[datetime]:
+        """Where the replay starts: the saved position, less the log's lateness. None on a first sync (the cursor
+        starts at the configured start) or when the position is older than what the log keeps."""
+        position = getattr(self.cursor, "start", None)
+        if not isinstance(position, datetime) or self._configured_start is None:
+            return None
+        position = position if position.tzinfo else position.replace(tzinfo=timezone.utc)
+        if position <= self._configured_start or position < datetime.now(timezone.utc) - timedelta(days=EVENT_LOG_DAYS):
+            return None
+        return position - SETTLING_TIME
+
+    def _replay(self, records_schema: Mapping[str, Any], stream_slice: StreamSlice, since: datetime) -> Iterable[Any]:
+        since_text = since.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        deleted: Dict[str, str] = {}
+        for event in self._events(self._object_type, "deleted", since_text):
+            when = with_utc_offset(event.get("date_created") or event.get("date_updated"))
+            if event.get("object_id") and when:
+                deleted.setdefault(event["object_id"], when)
+        if "updated" in self.replayed_actions:
+            edited = list(dict.fromkeys(
+                event["object_id"] for event in self._events(self._object_type, "updated", since_text)
+                if event.get("object_id") and event["object_id"] not in deleted
+            ))
+            for first in range(0, len(edited), IDS_PER_REQUEST):
+                batch = edited[first:first + IDS_PER_REQUEST]
+                # One page holds the batch; keeping only its ids guards against a list that ignored the filter.
+                page = self._listed(records_schema, stream_slice, {"id__in": ",".join(batch), "_limit": len(batch)}, every_page=False)
+                yield from (record for record in page if record.get("id") in batch)
+        if self.follows_merges:
+            destinations = dict.fromkeys(event.get("object_id") for event in self._events("lead", "merged", since_text))
+            for lead_id in filter(None, destinations):
+                yield from self._listed(records_schema, stream_slice, {"lead_id": lead_id, "_limit": IDS_PER_REQUEST})
+        for object_id, when in deleted.items():
+            yield Record(
+                data={"id": object_id, self._cursor_field: when, DELETED_AT: when},
+                stream_name=self._stream,
+                associated_slice=stream_slice,
+            )
+
+    def _events(self, object_type: str, action: str, since: str) -> Iterable[Mapping[str, Any]]:
+        """Every event of one object type and action since ``since`` (one of the filter combinations Close
+        documents), newest first, 50 a page."""
+        params: Dict[str, Any] = {"object_type": object_type, "action": action, "date_updated__gte": since, "_limit": 50}
+        while True:
+            body = self._page("event/", params)
+            if body is None:
+                return
+            yield from (event for event in body.get("data") or [] if isinstance(event, Mapping))
+            if not body.get("cursor_next"):
+                return
+            params = {**params, "_cursor": body["cursor_next"]}
+
+    def _listed(
+        self, records_schema: Mapping[str, Any], stream_slice: StreamSlice, params: Mapping[str, Any], every_page: bool = True
+    ) -> Iterable[Record]:
+        """The stream's own list asked with ``params``, through its record selector, records from the start date
+        on; every page (``has_more``) unless told otherwise."""
+        params = dict(params)
+        while True:
+            response = self.api.send_request(path=self._endpoint, request_params=params)
+            if response is None or response.status_code != 200:
+                return
+            for record in self.windows.record_selector.select_records(  # type: ignore[attr-defined]
+                response=response, stream_state={}, records_schema=records_schema, stream_slice=stream_slice
+            ):
+                moment = _parse_time(record.get(self._cursor_field))
+                if moment is None or self._configured_start is None or moment >= self._configured_start:
+                    yield record
+            rows = HasMorePaging.rows_if_more(response)
+            if rows is None or not every_page:
+                return
+            params["_skip"] = int(params.get("_skip") or 0) + len(rows)
+
+    def _page(self, path: str, params: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+        response = self.api.send_request(path=path, request_params=params)
+        if response is not None and response.status_code == 200:
+            body = page_body(response)
+            return body if isinstance(body, Mapping) else None
+        if not self._warned:  # a 403: the key may not read the event log (the error handler settled the rest)
+            self._warned = True
+            logger.warning(
+                f"Stream '{self._stream}': this API key may not read Close's event log ({_public_url(getattr(response, 'url', None))}, "
+                f"{getattr(response, 'status_code', 'no answer')}), so records deleted in Close since the last sync stay "
+                "in the destination, and edits Close's date filters do not show are not synced. Give the key's user "
+                "access to the event log, or run a full refresh of the stream now and then."
+            )
+        return None
 
 
 _LOOPBACK_NAMES = {"localhost"}

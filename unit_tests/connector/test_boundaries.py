@@ -31,7 +31,13 @@ import yaml
 from airbyte_cdk.models import AirbyteStateMessageSerializer
 
 from unit_tests.connector.test_resumable import incremental, parse, reread_floor, subset  # noqa: F401 (fixture)
+from source_close_com.components import SETTLING_TIME
 from unit_tests.harness import id_diff, sync
+
+# The streams that read Close's event log itself, whose state is their newest entry.
+LOG_STREAMS = {"events", "deleted_records"}
+# Close logs no events for these activities: an edit of one cannot be made unseen.
+NO_EVENTS = {"created_activities", "task_completed_activities", "lead_merge_activities"}
 
 MANIFEST = Path(__file__).resolve().parents[2] / "source_close_com" / "manifest.yaml"
 NO_LIMIT = {"rps": None, "org_rps": None}
@@ -87,7 +93,8 @@ def mutate_at(sim, moment: datetime, change: dict) -> dict:
 
 
 def spellings(moment: datetime) -> Dict[str, str]:
-    """`moment` in each cursor format of the manifest, as Close writes it (`+00:00`, not `+0000`)."""
+    """`moment` in each cursor format of the manifest that can spell it exactly, as Close writes it (`+00:00`, not
+    `+0000`): all five for a midnight, the two with a fraction for any instant."""
     manifest = yaml.safe_load(MANIFEST.read_text())
     formats = manifest["definitions"]["close_datetime_formats"]
     assert set(formats) == set(SPELLINGS), f"the manifest's cursor formats changed: {formats}"
@@ -95,8 +102,9 @@ def spellings(moment: datetime) -> Dict[str, str]:
     for fmt in formats:
         text = moment.strftime(SPELLINGS[fmt])
         parsed = datetime.strptime(text, fmt)
-        assert (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)) == moment, (fmt, text)
-        out[fmt] = text
+        if (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)) == moment:
+            out[fmt] = text
+    assert len(out) >= 2, (moment, out)
     return out
 
 
@@ -150,25 +158,26 @@ def test_records_at_the_saved_state_in_every_format_arrive_in_the_next_sync(make
     start_date = (anchor - timedelta(days=2)).strftime("%Y-%m-%d")
     config = sim.config(start_date=start_date, window_days=1)
     catalog, cursors = incremental
-    texts = spellings(anchor)
+    assert len(spellings(anchor)) == len(SPELLINGS)
 
-    def write_every_format(tag: str) -> Dict[str, set]:
-        """One record per stream and format, its cursor spelled that way, all at the anchor instant."""
+    def write_every_format(tag: str, at: Dict[str, datetime]) -> Dict[str, set]:
+        """One record per stream and format, its cursor spelled that way, all at the stream's instant `at`."""
         made = defaultdict(set)
-        for text in texts.values():
-            made["opportunities"].add(mutate_at(sim, anchor, {"action": "create", "object_type": "opportunity", "fields": {"date_updated": text, "note": tag}})["records"][0]["id"])
-            made["leads"].add(mutate_at(sim, anchor, {"action": "create", "object_type": "lead", "fields": {"date_updated": text, "description": tag}})["records"][0]["id"])
-            made["contacts"].add(mutate_at(sim, anchor, {"action": "create", "object_type": "contact", "fields": {"date_updated": text, "title": tag}})["records"][0]["id"])
-            made["custom_objects"].add(mutate_at(sim, anchor, {"action": "create", "object_type": "custom_object", "fields": {"date_updated": text, "name": tag}})["records"][0]["id"])
-            for stream, task_type in TASK_TYPES.items():
-                change = {"action": "create", "object_type": "task", "subtype": task_type, "fields": {"date_updated": text, "text": tag}}
-                made[stream].add(mutate_at(sim, anchor, change)["records"][0]["id"])
-            for stream, kind in ACTIVITY_KINDS.items():
-                change = {"action": "create", "object_type": "activity", "subtype": kind, "fields": {"date_created": text, "note": tag}}
-                made[stream].add(mutate_at(sim, anchor, change)["records"][0]["id"])
+        creates = {
+            "opportunities": ("opportunity", None, "date_updated", "note"), "leads": ("lead", None, "date_updated", "description"),
+            "contacts": ("contact", None, "date_updated", "title"), "custom_objects": ("custom_object", None, "date_updated", "name"),
+            **{stream: ("task", task_type, "date_updated", "text") for stream, task_type in TASK_TYPES.items()},
+            **{stream: ("activity", kind, "date_created", "note") for stream, kind in ACTIVITY_KINDS.items()},
+        }
+        for stream, (object_type, subtype, field, text_field) in creates.items():
+            for text in spellings(at[stream]).values():
+                change = {"action": "create", "object_type": object_type, "fields": {field: text, text_field: tag}}
+                if subtype:
+                    change["subtype"] = subtype
+                made[stream].add(mutate_at(sim, at[stream], change)["records"][0]["id"])
         return made
 
-    before = write_every_format("before the first sync")
+    before = write_every_format("before the first sync", defaultdict(lambda: anchor))
     deleted_before = mutate_at(sim, anchor, {"action": "delete", "object_type": "opportunity", "id": sorted(before["opportunities"])[0]})
     before["opportunities"].discard(deleted_before["records"][0]["id"])
     sync_start = datetime.now(timezone.utc)
@@ -179,29 +188,42 @@ def test_records_at_the_saved_state_in_every_format_arrive_in_the_next_sync(make
         assert not before[stream] - set(first.ids(stream)), f"{stream}: a record at a window's first instant was lost"
     saved = final_values(first, cursors)
     assert set(saved) == set(cursors), f"streams without a state: {sorted(set(cursors) - set(saved))}"
+    ends = requested_ends(sim, cursors)
     for stream, value in saved.items():
-        # The newest record of every stream is at the anchor: the state is that instant, whatever its spelling.
-        assert value == anchor, f"{stream}: state {value}, expected the newest cursor {anchor}"
-        assert value <= sync_start
+        # The newest record of every stream is at the anchor, long before the sync. The state of an object stream
+        # is the end of the windows read, less the time Close may take to show a change; the event log's streams
+        # keep their newest record.
+        if stream in LOG_STREAMS:
+            assert value == anchor, f"{stream}: state {value}, expected the newest cursor {anchor}"
+            continue
+        assert value == ends[stream] - SETTLING_TIME, f"{stream}: state {value}, its windows ended at {ends[stream]}"
+        assert anchor < value <= datetime.now(timezone.utc)
     assert_monotone(first, cursors)
     assert deleted_before["records"][0]["id"] in {r["object_id"] for r in first.records["deleted_records"]}
 
-    # Now write again at exactly the saved state: new records in every spelling, edits, deletions.
-    after = write_every_format("at the saved state")
+    # Now write again at the saved state (a change Close shows late, within the settling time): new records in
+    # every spelling that can name that instant, edits, deletions. The simulator's clock counts whole milliseconds
+    # and never goes back, so every change is dated at the latest state, rounded up to its millisecond.
+    latest = max(value for stream, value in saved.items() if stream not in LOG_STREAMS)
+    at_state = latest + timedelta(microseconds=-latest.microsecond % 1000)
+    saved_instants = {stream: at_state for stream in saved}
+    after = write_every_format("at the saved state", saved_instants)
     versions: Dict[str, Dict[str, str]] = defaultdict(dict)  # stream -> id -> the value the edit wrote
     for object_type, stream, field in [("opportunity", "opportunities", "note"), ("lead", "leads", "description"), ("contact", "contacts", "title"), ("custom_object", "custom_objects", "name")]:
-        for record in mutate_at(sim, anchor, {"action": "update", "object_type": object_type, "count": 2, "fields": {field: "edited at the state"}})["records"]:
+        for record in mutate_at(sim, at_state, {"action": "update", "object_type": object_type, "count": 2, "fields": {field: "edited at the state"}})["records"]:
             versions[stream][record["id"]] = field
     for stream, task_type in TASK_TYPES.items():
-        for record in mutate_at(sim, anchor, {"action": "update", "object_type": "task", "subtype": task_type, "count": 1, "fields": {"text": "edited at the state"}})["records"]:
+        for record in mutate_at(sim, at_state, {"action": "update", "object_type": "task", "subtype": task_type, "count": 1, "fields": {"text": "edited at the state"}})["records"]:
             versions[stream][record["id"]] = "text"
-    for stream in ACTIVITY_KINDS:  # an edit within the lookback: the activity was created at the state
+    for stream in ACTIVITY_KINDS:  # an edit of an activity created at a window's first instant
+        if stream in NO_EVENTS:
+            continue
         rid = sorted(before[stream])[0]
-        mutate_at(sim, anchor, {"action": "update", "object_type": "activity", "id": rid, "fields": {"note": "edited at the state"}})
+        mutate_at(sim, at_state, {"action": "update", "object_type": "activity", "id": rid, "fields": {"note": "edited at the state"}})
         versions[stream][rid] = "note"
     gone = [
-        mutate_at(sim, anchor, {"action": "delete", "object_type": "task", "id": sorted(after["lead_tasks"])[0]})["records"][0]["id"],
-        mutate_at(sim, anchor, {"action": "delete", "object_type": "activity", "id": sorted(before["call_activities"])[-1]})["records"][0]["id"],
+        mutate_at(sim, at_state, {"action": "delete", "object_type": "task", "id": sorted(after["lead_tasks"])[0]})["records"][0]["id"],
+        mutate_at(sim, at_state, {"action": "delete", "object_type": "activity", "id": sorted(before["call_activities"])[-1]})["records"][0]["id"],
     ]
 
     second_start = datetime.now(timezone.utc)
@@ -219,19 +241,23 @@ def test_records_at_the_saved_state_in_every_format_arrive_in_the_next_sync(make
         older = [rid for rid, r in emitted.items() if rid not in changed and parse(r[cursors[stream]]) < floor]
         assert not older, f"{stream}: re-read {len(older)} records older than {floor}: {older[:3]}"
     assert set(gone) <= {r["object_id"] for r in second.records["deleted_records"]}, "deletions at the state were lost"
+    assert gone[0] in {r["id"] for r in second.records["lead_tasks"] if r.get("_ab_cdc_deleted_at")}
+    assert gone[1] in {r["id"] for r in second.records["call_activities"] if r.get("_ab_cdc_deleted_at")}
+    second_ends = requested_ends(sim, cursors)
     for stream, value in final_values(second, cursors).items():
-        assert value == anchor <= second_start, f"{stream}: state {value} after a sync that found nothing newer"
+        expected = saved[stream] if stream in LOG_STREAMS else second_ends[stream] - SETTLING_TIME
+        assert value == expected, f"{stream}: state {value} after a sync that found nothing newer"
     assert_monotone(second, cursors, since=saved)
 
 
 def requested_ends(sim, cursors: Dict[str, str]) -> Dict[str, datetime]:
     """The latest window end each stream asked Close for (its `__lte`, the lead query's `<=`, the search's
-    exclusive `before`): the moment the stream's read began, beyond which no state may go."""
+    exclusive `before` less a microsecond): the moment the stream's read began, beyond which no state may go."""
     ends: Dict[str, datetime] = {}
 
-    def note(stream, value):
+    def note(stream, value, exclusive=False):
         if stream in cursors:
-            moment = parse(value)
+            moment = parse(value) - (timedelta(microseconds=1) if exclusive else timedelta(0))
             ends[stream] = max(ends.get(stream, moment), moment)
 
     by_path = {f"activity/{kind}/": stream for stream, kind in ACTIVITY_KINDS.items()}
@@ -244,8 +270,10 @@ def requested_ends(sim, cursors: Dict[str, str]) -> Dict[str, datetime]:
                     for value in re.findall(r'date_updated <= "([^"]+)"', query):
                         note("leads", value)
             elif path == "data/search/":
-                for value in re.findall(r'"before": \{[^}]*"value": "([^"]+)"', json.dumps(request["body"])):
-                    note("contacts", value)
+                body = json.dumps(request["body"])
+                stream = "custom_objects" if '"object_type": "custom_object"' in body else "contacts"
+                for value in re.findall(r'"before": \{[^}]*"value": "([^"]+)"', body):
+                    note(stream, value, exclusive=True)
             elif path == "task/":
                 for value in params.get("date_updated__lte", []):
                     note(by_task.get((params.get("_type") or ["lead"])[0]), value)
@@ -323,8 +351,9 @@ def test_changes_written_during_a_sync_arrive_in_it_or_the_next(make_simulator, 
     # windows it asked for, which is when that stream's read began (after the sync's start, before its end).
     for stream, value in final_values(first, cursors).items():
         emitted = [parse(r[cursors[stream]]) for r in first.records[stream]]
-        assert emitted and value == max(emitted), f"{stream}: state {value}, newest record {max(emitted, default=None)}"
         end = asked[stream]
+        expected = max(emitted, default=None) if stream in LOG_STREAMS else max(emitted + [end - SETTLING_TIME])
+        assert emitted and value == expected, f"{stream}: state {value}, newest record {max(emitted, default=None)}, windows ended {end}"
         assert sync_start <= end <= sync_end, f"{stream}: its windows ended at {end}, outside the sync"
         if stream == "leads":  # Close's lead query returns the whole minute its `<=` falls in
             end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
