@@ -53,6 +53,13 @@ ACTIVITY_EVENT_TYPES = {
     "task_completed": "activity.task_completed", "custom": "activity.custom_activity",
     **{kind: names[1] for kind, names in workspace.ACTIVITY_KINDS.items()},
 }
+# The changes of each activity kind the event log shows (Close's list of event types): task-completed activities are
+# created and deleted only; Created and lead-merge activities have no events at all. A change the log cannot show is
+# refused by ``Organization.mutate`` (creations stay visible by their ``date_created``).
+ACTIVITY_EVENT_ACTIONS = {
+    kind: () if otype is None else ("created", "deleted") if kind == "task_completed" else ("created", "updated", "deleted")
+    for kind, otype in ACTIVITY_EVENT_TYPES.items()
+}
 # The objects whose deletions the deleted_records stream reports (custom fields and other settings are not).
 DELETION_OBJECT_FAMILIES = ("lead", "contact", "opportunity", "task", "activity", "custom_object")
 # Zones of incoming mail's senders, in minutes east of UTC (an email's Date header keeps the sender's zone).
@@ -441,13 +448,46 @@ class ActivityStore:
             insort(self.deleted_sorted, i)
 
     def lead_index(self) -> dict[str, list[int]]:
-        """lead id -> base indexes; built on first use (O(n) once)."""
+        """lead id -> base indexes, by the lead each record is on now (a changed record may have moved); built on
+        first use (O(n) once), then kept in step by ``put``."""
         if self._lead_index is None:
             idx: dict[str, list[int]] = {}
             for i in range(self.n):
-                idx.setdefault(self.lead_of(i), []).append(i)
+                rec = self.updated.get(i)
+                idx.setdefault(self.lead_of(i) if rec is None else rec["lead_id"], []).append(i)
             self._lead_index = idx
         return self._lead_index
+
+    def put(self, i: int, new: dict) -> None:
+        """Store the changed base record ``i`` (its lead may change)."""
+        old_lead = self.record(i)["lead_id"] if self._lead_index is not None else None
+        self.updated[i] = new
+        if self._lead_index is not None and new["lead_id"] != old_lead:
+            self._lead_index[old_lead].remove(i)
+            insort(self._lead_index.setdefault(new["lead_id"], []), i)
+
+    def ids_window(self, ids: Iterable[str], lo: int | None, hi: int | None, lead_id: str | None) -> ListWindow:
+        """The records named by ``ids`` (``id__in``) that exist, in the window's order: base records by index,
+        then created ones by their key. Unknown and deleted ids are left out."""
+        items: dict[str, tuple[tuple, dict]] = {}
+        for rid in ids:
+            if rid in items:
+                continue
+            rec = self.created.get(rid)
+            if rec is not None:
+                k = self.created.keys[rid][0]
+                key: tuple = (1, k, rid)
+            else:
+                i = self.index_of(rid)
+                if i is None or i in self.deleted:
+                    continue
+                k, key, rec = self.times[i], (0, i), self.record(i)
+            if (lo is not None and k < lo) or (hi is not None and k >= hi):
+                continue
+            if lead_id is not None and rec["lead_id"] != lead_id:
+                continue
+            items[rid] = (key, rec)
+        return ListWindow([rec for _, rec in sorted(items.values(), key=lambda x: x[0])])
 
     def _del_count(self, x: int, y: int) -> int:
         """Deleted base indexes in [x, y]."""
@@ -1525,7 +1565,7 @@ class Organization:
                 store.mark_deleted(i)
                 at = max(store.updated_us(i), store.times[i]) + rng.randrange(1, 3 * HOUR // 1000) * 1000
                 at = min(at, self.anchor_us - 1000)
-                emit(at, "deleted", otype, store.id_of(i), store.lead_of(i), store.user_of(i)["id"], {},
+                emit(at, "deleted", otype, store.id_of(i), store.lead_of(i), store.user_of(i)["id"], None,
                      _LazyRef(store, i), None, path_meta(f"activity/{kind}/{store.id_of(i)}/", "DELETE"))
         # leads created and deleted again: never listed, only visible as deleted events
         for _ in range(self.cfg["deleted_leads"]):
@@ -1540,8 +1580,8 @@ class Organization:
             if lc >= w:
                 emit(lc, "created", "lead", lead["id"], lead["id"], user, lead, None, None, path_meta("lead/", "POST"))
                 emit(lc, "created", "contact", contact["id"], lead["id"], user, contact, None, None, path_meta("contact/", "POST"))
-            emit(gone, "deleted", "contact", contact["id"], lead["id"], user, {}, contact, None, meta)
-            emit(gone, "deleted", "lead", lead["id"], lead["id"], user, {}, lead, None, meta)
+            emit(gone, "deleted", "contact", contact["id"], lead["id"], user, None, contact, None, meta)
+            emit(gone, "deleted", "lead", lead["id"], lead["id"], user, None, lead, None, meta)
         self.events.bulk_load(items)
 
     # ------------------------------------------------------------------------------------ lookups
@@ -1580,18 +1620,25 @@ class Organization:
           (contacts/opportunities/activities/tasks/custom objects go to ``fields["lead_id"]`` or a random lead)
         - ``{"action": "update", "object_type": ..., "id": "<id>" | "count": N, "subtype": ..., "fields": {...}}``
         - ``{"action": "delete", "object_type": ..., "id": "<id>" | "count": N, "subtype": ...}``
+        - ``{"action": "merge", "object_type": "lead", "source": "<lead id>", "destination": "<lead id>"}``
+          (``POST lead/merge/``; either id may be left out: a random lead, distinct from the other)
 
         Creates and updates are dated with the clock (after the anchor); every change writes
-        created/updated/deleted events. Deleting a lead deletes its contacts, opportunities, tasks and
-        activities (one deleted event each). Changing a contact, opportunity or task bumps its lead's
-        ``date_updated``. Raises ``ValueError`` for an unknown form or id.
+        created/updated/deleted events. Deleting a lead deletes its contacts, opportunities, tasks, custom
+        objects and activities (one deleted event each, but none for the activities Close logs nothing for).
+        Changing a contact, opportunity or task bumps its lead's ``date_updated``. An update or delete of an
+        activity whose change Close's event log cannot show (``ACTIVITY_EVENT_ACTIONS``) is refused. A merge
+        moves everything of the source lead to the destination (see ``_merge``). Raises ``ValueError`` for an
+        unknown form or id and for a refused change.
         """
         action = change.get("action")
         otype = change.get("object_type")
-        if action not in ("create", "update", "delete"):
+        if action not in ("create", "update", "delete", "merge"):
             raise ValueError(f"unknown action {action!r}")
         if otype not in ("lead", "contact", "opportunity", "activity", "task", "custom_field", "custom_object"):
             raise ValueError(f"unknown object_type {otype!r}")
+        if action == "merge" and otype != "lead":
+            raise ValueError(f"only leads are merged, not {otype!r}")
         self._mutations += 1
         self.version += 1
         rng = random.Random(f"close-sim:{self.seed}:mutation:{self._mutations}")
@@ -1600,7 +1647,9 @@ class Organization:
         fields = dict(change.get("fields") or {})
         count = int(change.get("count", 1) or 1)
         subtype = change.get("subtype")
-        if action == "create":
+        if action == "merge":
+            out["records"] = self._merge(rng, change.get("source"), change.get("destination"), now, out["events"])
+        elif action == "create":
             for _ in range(count):
                 out["records"].append(self._create(rng, otype, subtype, fields, now, out["events"]))
         else:
@@ -1642,12 +1691,14 @@ class Organization:
         return {"lead": self.leads, "contact": self.contacts, "opportunity": self.opportunities,
                 "task": self.tasks}[otype]
 
-    def _emit(self, rng, events_out, at, action, otype, oid, lead_id, data, prev=None, changed=None, path=""):
+    def _emit(self, rng, events_out, at, action, otype, oid, lead_id, data, prev=None, changed=None, path="",
+              meta: dict | None = None):
+        """Log one change; ``meta`` adds to (or overrides) the request the change came from."""
         if otype is None:  # an object Close logs no events for
             return
-        method = {"created": "POST", "updated": "PUT", "deleted": "DELETE"}[action]
+        method = {"created": "POST", "updated": "PUT", "deleted": "DELETE", "merged": "POST"}[action]
         ev = self._event(rng, at, action, otype, oid, lead_id, self.me["id"], data, prev, changed,
-                         {"request_path": f"/api/v1/{path}", "request_method": method})
+                         {"request_path": f"/api/v1/{path}", "request_method": method, **(meta or {})})
         ev["api_key_id"] = "api_key_" + self.api_key[4:14]
         self._add_event(ev, at)
         events_out.append(ev)
@@ -1785,7 +1836,7 @@ class Organization:
                 return store, i, store.record(i)
         raise ValueError(f"unknown activity {rid!r}")
 
-    def _update(self, rng, otype, rid, fields, now, events) -> dict:
+    def _update(self, rng, otype, rid, fields, now, events, meta: dict | None = None) -> dict:
         if otype == "custom_object":
             return self.workspace.change_custom_object(rng, "update", rid, fields, now, events)
         if otype == "custom_field":
@@ -1801,13 +1852,11 @@ class Organization:
             raise ValueError(f"unknown custom field {rid!r}")
         if otype == "activity":
             store, i, old = self._locate_activity(rid)
+            self._check_logged(store.kind, "updated")
             if not fields:
                 fields = {"note": "Edited after the fact"} if store.kind in ("note", "call") else {"status": old.get("status")}
             new = {**old, **{k: v for k, v in fields.items() if k not in ("id", "_type")}, "date_updated": fmt_tz_ms(now)}
-            if i is None:
-                store.created.replace(new, (store.created.keys[rid][0],))
-            else:
-                store.updated[i] = new
+            self._store_activity(store, i, new)
             changed = sorted({k for k in new if new.get(k) != old.get(k)} | {"date_updated"})
             self._emit(rng, events, now, "updated", ACTIVITY_EVENT_TYPES[store.kind], rid, new["lead_id"], new,
                        {k: old.get(k) for k in changed}, changed, f"activity/{store.kind}/{rid}/")
@@ -1823,6 +1872,8 @@ class Organization:
         new = {**old, **{k: v for k, v in fields.items() if k not in ("id", "_type", "contacts", "opportunities", "tasks")},
                "date_updated": fmt_tz_ms(now)}
         self._derived_labels(otype, new, fields)
+        if otype != "lead" and new.get("lead_id") not in self.children:
+            raise ValueError(f"unknown lead {new.get('lead_id')!r}")
         if otype == "lead":
             names = {d["id"]: d["name"] for d in self.fields_for("lead")}
             custom = dict(new.get("custom") or {})
@@ -1833,13 +1884,41 @@ class Organization:
         table.replace(new, (table.keys[rid][0], now))
         changed = sorted({k for k in new if new.get(k) != old.get(k)} | {"date_updated"})
         lead_id = rid if otype == "lead" else new.get("lead_id")
+        if otype != "lead" and lead_id != old.get("lead_id"):  # moved to another lead: both leads list it right
+            self._move_child(otype, rid, old.get("lead_id"), lead_id, now)
         ot = otype if otype != "task" else f"task.{new['_type']}"
         data = table.view(new)
         self._emit(rng, events, now, "updated", ot, rid, lead_id, data, {k: old.get(k) for k in changed}, changed,
-                   f"{otype}/{rid}/")
+                   f"{otype}/{rid}/", meta)
         if otype != "lead":
             self._bump_lead(lead_id, now)
         return data
+
+    _CHILD_LISTS = {"contact": "contacts", "opportunity": "opportunities", "task": "tasks"}
+
+    def _move_child(self, otype: str, rid: str, old_lead: str | None, new_lead: str, now: int) -> None:
+        key = self._CHILD_LISTS[otype]
+        old = self.children.get(old_lead)
+        if old is not None:
+            old[key] = [x for x in old[key] if x != rid]
+            self._bump_lead(old_lead, now)
+        self.children[new_lead][key].append(rid)
+
+    @staticmethod
+    def _check_logged(kind: str, action: str) -> None:
+        """Refuse a change of an activity that Close's event log would not show (``ACTIVITY_EVENT_ACTIONS``)."""
+        if action not in ACTIVITY_EVENT_ACTIONS[kind]:
+            shown = ", ".join(ACTIVITY_EVENT_ACTIONS[kind]) or "no change"
+            raise ValueError(f"{ACTIVITY_TYPE_NAMES[kind]} activities cannot be {action}: Close's event log shows "
+                             f"{shown} of them, so the change would be invisible")
+
+    @staticmethod
+    def _store_activity(store: ActivityStore, i: int | None, new: dict) -> None:
+        """Keep the changed activity ``new`` (``i``: its base index, None for a created one)."""
+        if i is None:
+            store.created.replace(new, (store.created.keys[new["id"]][0],))
+        else:
+            store.put(i, new)
 
     def _derived_labels(self, otype: str, rec: dict, fields: dict) -> None:
         """Keep denormalised labels in step with the ids a change sets (as Close does)."""
@@ -1865,18 +1944,19 @@ class Organization:
                 for n, d in enumerate(defs):
                     if d["id"] == rid:
                         del defs[n]
-                        self._emit(rng, events, now, "deleted", f"custom_field.{obj}", rid, None, {}, d, None,
+                        self._emit(rng, events, now, "deleted", f"custom_field.{obj}", rid, None, None, d, None,
                                    f"custom_field/{obj}/{rid}/")
                         return d
             raise ValueError(f"unknown custom field {rid!r}")
         if otype == "activity":
             store, i, old = self._locate_activity(rid)
+            self._check_logged(store.kind, "deleted")
             if i is None:
                 store.created.remove(rid)
             else:
                 store.updated.pop(i, None)
                 store.mark_deleted(i)
-            self._emit(rng, events, now, "deleted", ACTIVITY_EVENT_TYPES[store.kind], rid, old["lead_id"], {}, old,
+            self._emit(rng, events, now, "deleted", ACTIVITY_EVENT_TYPES[store.kind], rid, old["lead_id"], None, old,
                        None, f"activity/{store.kind}/{rid}/")
             return old
         table = self._table(otype)
@@ -1892,24 +1972,29 @@ class Organization:
             key = {"contact": "contacts", "opportunity": "opportunities", "task": "tasks"}[otype]
             ch[key] = [x for x in ch[key] if x != rid]
         ot = otype if otype != "task" else f"task.{old['_type']}"
-        self._emit(rng, events, now, "deleted", ot, rid, lead_id, {}, old, None, f"{otype}/{rid}/")
+        self._emit(rng, events, now, "deleted", ot, rid, lead_id, None, old, None, f"{otype}/{rid}/")
         self._bump_lead(lead_id, now)
         return old
 
     def _delete_lead(self, rng, lid, now, events) -> dict:
+        """The lead and everything on it, one deleted event each (none for activities Close logs nothing for)."""
         old = self.leads.view(self.leads.records[lid])
         ch = self.children.pop(lid)
         path = f"lead/{lid}/"
         for cid in ch["contacts"]:
             if cid in self.contacts.records:
-                self._emit(rng, events, now, "deleted", "contact", cid, lid, {}, self.contacts.remove(cid), None, path)
+                self._emit(rng, events, now, "deleted", "contact", cid, lid, None, self.contacts.remove(cid), None, path)
         for oid in ch["opportunities"]:
             if oid in self.opportunities.records:
-                self._emit(rng, events, now, "deleted", "opportunity", oid, lid, {}, self.opportunities.remove(oid), None, path)
+                self._emit(rng, events, now, "deleted", "opportunity", oid, lid, None, self.opportunities.remove(oid),
+                           None, path)
         for tid in ch["tasks"]:
             if tid in self.tasks.records:
                 t = self.tasks.remove(tid)
-                self._emit(rng, events, now, "deleted", f"task.{t['_type']}", tid, lid, {}, t, None, path)
+                self._emit(rng, events, now, "deleted", f"task.{t['_type']}", tid, lid, None, t, None, path)
+        objects = self.workspace.custom_objects
+        for rid in sorted(r for r, rec in objects.records.items() if rec["lead_id"] == lid):
+            self._emit(rng, events, now, "deleted", "custom_object", rid, lid, None, objects.remove(rid), None, path)
         for kind, store in self.activity_stores.items():
             for i in store.lead_index().get(lid, ()):
                 if i in store.deleted:
@@ -1917,13 +2002,71 @@ class Organization:
                 prev = store.record(i)
                 store.updated.pop(i, None)
                 store.mark_deleted(i)
-                self._emit(rng, events, now, "deleted", ACTIVITY_EVENT_TYPES[kind], prev["id"], lid, {}, prev, None, path)
+                self._emit(rng, events, now, "deleted", ACTIVITY_EVENT_TYPES[kind], prev["id"], lid, None, prev, None,
+                           path)
             for rid in [r for r, rec in store.created.records.items() if rec["lead_id"] == lid]:
                 prev = store.created.remove(rid)
-                self._emit(rng, events, now, "deleted", ACTIVITY_EVENT_TYPES[kind], rid, lid, {}, prev, None, path)
+                self._emit(rng, events, now, "deleted", ACTIVITY_EVENT_TYPES[kind], rid, lid, None, prev, None, path)
         self.leads.remove(lid)
-        self._emit(rng, events, now, "deleted", "lead", lid, lid, {}, old, None, path)
+        self._emit(rng, events, now, "deleted", "lead", lid, lid, None, old, None, path)
         return old
+
+    def _merge(self, rng, source: str | None, destination: str | None, now: int, events: list) -> list[dict]:
+        """``POST lead/merge/``: the source lead's contacts, opportunities, tasks, custom objects and activities move
+        to the destination, a lead-merge activity is made on it, and the source is removed.
+
+        Events, all with ``merge_source_lead_id`` / ``merge_destination_lead_id`` in ``meta``: one ``updated`` per
+        moved contact, opportunity, task and custom object (``lead_id``, ``date_updated``), one ``merged`` for the
+        destination, one ``deleted`` for the source (none for its children, which live on). Moved activities get a
+        new ``lead_id`` and ``date_updated`` but no event, and the lead-merge activity none either, as on Close.
+        Returns the destination as now listed, then every moved record, then the lead-merge activity."""
+        leads = self.leads.records
+        for given in (source, destination):
+            if given is not None and given not in leads:
+                raise ValueError(f"unknown lead {given!r}")
+        if source is not None and source == destination:
+            raise ValueError("a lead cannot be merged into itself")
+        pool = sorted(set(leads) - {source, destination})
+        if (source is None) + (destination is None) > len(pool):
+            raise ValueError("a merge needs two leads")
+        if source is None:
+            source = pool.pop(rng.randrange(len(pool)))
+        if destination is None:
+            destination = pool.pop(rng.randrange(len(pool)))
+        meta = {"request_path": "/api/v1/lead/merge/", "request_method": "POST",
+                "merge_source_lead_id": source, "merge_destination_lead_id": destination}
+        gone = self.leads.view(leads[source])
+        before = self.leads.view(leads[destination])
+        moved: list[dict] = []
+        ch = self.children[source]
+        for otype, key in self._CHILD_LISTS.items():
+            for rid in list(ch[key]):
+                if rid in self._table(otype).records:
+                    moved.append(self._update(rng, otype, rid, {"lead_id": destination}, now, events, meta))
+        moved += self.workspace.move_custom_objects(rng, source, destination, now, events, meta)
+        stamp = fmt_tz_ms(now)
+        for store in self.activity_stores.values():
+            for i in list(store.lead_index().get(source, ())):
+                if i not in store.deleted:
+                    new = {**store.record(i), "lead_id": destination, "date_updated": stamp}
+                    store.put(i, new)
+                    moved.append(new)
+            for rid in sorted(r for r, rec in store.created.records.items() if rec["lead_id"] == source):
+                new = {**store.created.records[rid], "lead_id": destination, "date_updated": stamp}
+                self._store_activity(store, None, new)
+                moved.append(new)
+        merge_activity = self._create_activity(
+            rng, "lead_merge", {"lead_id": destination, "source_lead_id": source, "destination_lead_id": destination,
+                                "merge_status": "completed"}, now, events)
+        del self.children[source]
+        self.leads.remove(source)
+        self._bump_lead(destination, now)
+        after = self.leads.view(leads[destination])
+        changed = sorted({k for k in after if after.get(k) != before.get(k)} | {"date_updated"})
+        self._emit(rng, events, now, "merged", "lead", destination, destination, after,
+                   {k: before.get(k) for k in changed}, changed, meta=meta)
+        self._emit(rng, events, now, "deleted", "lead", source, source, None, gone, meta=meta)
+        return [after, *moved, merge_activity]
 
     def add_listed(self, stream: str, record: dict) -> dict:
         """Adds ``record``, as Close would list it, to a stream that ``mutate`` does not reach: the settings an admin

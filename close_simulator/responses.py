@@ -574,25 +574,42 @@ class CloseAPI:
             filters["view"] = lambda r: r.get("view") == view
         lead_id = self._one(q, "lead_id")
         lead_ids = org.children.get(lead_id, {}).get("tasks", []) if lead_id else None
+        ids = self._id_list(q)
+        if ids is not None:  # only the named tasks are candidates (the id__in filter above still applies)
+            ids = list(dict.fromkeys(ids))
+            lead_ids = ids if lead_ids is None else [i for i in ids if i in set(lead_ids)]
         if not groups:
             return self._page(q, "task", ListWindow([]), False)
         window, desc = self._table_query(q, org.tasks, groups, filters, ("date_created", False), lead_ids,
                                          (("date_created",), ("date",)))
         return self._page(q, "task", window, desc)
 
-    def _activities(self, q, kind: str) -> dict:
+    def _id_list(self, q) -> list[str] | None:
+        """``id__in``: the comma-separated ids, or None when the filter is not given."""
+        raw = self._one(q, "id__in")
+        return None if raw is None else [x for x in raw.split(",") if x]
+
+    def _activity_window(self, q, kind: str, lo: int | None, hi: int | None) -> Window:
+        """One type's activities under ``lead_id``, ``id__in`` and (with ``lead_id``) ``user_id``/``contact_id``."""
         store = self.org.activity_stores[kind]
-        lo, hi = self._date_bounds(q, "date_created")
-        field, desc = self._order(q, ("date_created",), ("date_created", True))
         lead_id = self._one(q, "lead_id")
+        ids = self._id_list(q)
+        if ids is not None:
+            window: Window = store.ids_window(ids, lo, hi, lead_id or None)
+        elif lead_id:
+            window = store.lead_window(lead_id, lo, hi)
+        else:
+            return store.window(lo, hi)
         if lead_id:
-            window: Window = store.lead_window(lead_id, lo, hi)
             filters = self._eq_filters(q, ("user_id", "contact_id"))
             if filters:
                 window = ListWindow([r for r in window.page(0, 1 << 62, False) if all(f(r) for f in filters.values())])
-        else:
-            window = store.window(lo, hi)
-        return self._page(q, "activity", window, desc)
+        return window
+
+    def _activities(self, q, kind: str) -> dict:
+        lo, hi = self._date_bounds(q, "date_created")
+        field, desc = self._order(q, ("date_created",), ("date_created", True))
+        return self._page(q, "activity", self._activity_window(q, kind, lo, hi), desc)
 
     def _all_activities(self, q) -> dict:
         """``activity/``: every type merged newest first; costs O(skip + limit), unlike the typed lists."""
@@ -604,10 +621,14 @@ class CloseAPI:
         kinds = list(ACTIVITY_KINDS)
         if types:
             kinds = [names[t.lower()] for t in types.split(",") if t.lower() in names]
+        ids = self._id_list(q)
         windows = []
         for kind in kinds:
             store = self.org.activity_stores[kind]
-            windows.append(store.lead_window(lead_id, lo, hi) if lead_id else store.window(lo, hi))
+            if ids is not None:
+                windows.append(store.ids_window(ids, lo, hi, lead_id or None))
+            else:
+                windows.append(store.lead_window(lead_id, lo, hi) if lead_id else store.window(lo, hi))
         total = sum(w.total() for w in windows)
 
         def stream(w: Window, rank: int) -> Iterator[tuple]:

@@ -399,14 +399,27 @@ class Workspace:
         path = f"custom_object/{rid}/"
         if action == "delete":
             table.remove(rid)
-            org._emit(rng, events, now, "deleted", "custom_object", rid, old["lead_id"], {}, old, None, path)
+            org._emit(rng, events, now, "deleted", "custom_object", rid, old["lead_id"], None, old, None, path)
             return old
         fields = fields or {"name": f"{old['name']} (edited)"}
-        new = {**old, **{k: v for k, v in fields.items() if k not in ("id", "lead_id")}, "date_updated": fmt_tz_ms(now)}
+        return self._replace_custom_object(rng, old, {k: v for k, v in fields.items() if k not in ("id", "lead_id")},
+                                           now, events)
+
+    def move_custom_objects(self, rng: random.Random, source: str, destination: str, now: int, events: list,
+                            meta: dict) -> list[dict]:
+        """A lead merge: every custom object of ``source`` goes to ``destination``, one updated event each."""
+        table = self.custom_objects
+        return [self._replace_custom_object(rng, table.records[rid], {"lead_id": destination}, now, events, meta)
+                for rid in sorted(r for r, rec in table.records.items() if rec["lead_id"] == source)]
+
+    def _replace_custom_object(self, rng: random.Random, old: dict, changes: dict, now: int, events: list,
+                               meta: dict | None = None) -> dict:
+        table, rid = self.custom_objects, old["id"]
+        new = {**old, **changes, "date_updated": fmt_tz_ms(now)}
         table.replace(new, (table.keys[rid][0], now))
         changed = sorted({k for k in new if new.get(k) != old.get(k)} | {"date_updated"})
-        org._emit(rng, events, now, "updated", "custom_object", rid, new["lead_id"], new,
-                  {k: old.get(k) for k in changed}, changed, path)
+        self.org._emit(rng, events, now, "updated", "custom_object", rid, new["lead_id"], new,
+                       {k: old.get(k) for k in changed}, changed, f"custom_object/{rid}/", meta)
         return new
 
     # -- ground truth ----------------------------------------------------------------------------------
