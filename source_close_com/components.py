@@ -658,7 +658,7 @@ class ReplicaRetriever(Retriever):
         if upper is None:
             return
         since = self._replay_since()
-        if since is not None and self._object_type:
+        if since is not None:
             yield from self._replay(records_schema, stream_slice, since)
         settled = (_parse_time(upper) - SETTLING_TIME).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
         self.cursor.observe(Record(data={self._cursor_field: settled}, stream_name=self._stream, associated_slice=stream_slice))
@@ -689,11 +689,13 @@ class ReplicaRetriever(Retriever):
     def _replay(self, records_schema: Mapping[str, Any], stream_slice: StreamSlice, since: datetime) -> Iterable[Any]:
         since_text = since.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
         deleted: Dict[str, str] = {}
-        for event in self._events(self._object_type, "deleted", since_text):
+        # Created and lead-merge activities have no events of their own: only the merges of their leads show.
+        actions = self.replayed_actions if self._object_type else []
+        for event in self._events(self._object_type, "deleted", since_text) if "deleted" in actions else []:
             when = with_utc_offset(event.get("date_created") or event.get("date_updated"))
             if event.get("object_id") and when:
                 deleted.setdefault(event["object_id"], when)
-        if "updated" in self.replayed_actions:
+        if "updated" in actions:
             edited = list(dict.fromkeys(
                 event["object_id"] for event in self._events(self._object_type, "updated", since_text)
                 if event.get("object_id") and event["object_id"] not in deleted

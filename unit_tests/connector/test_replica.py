@@ -53,7 +53,8 @@ def old_activity(sim, stream: str, skip: int) -> str:
 
 def round_of_changes(sim, number: int) -> None:
     """A day of ordinary changes: old activities of every editable kind edited, one record of every object type
-    deleted (a lead with its contacts, opportunities, tasks and activities), records created and updated."""
+    deleted (a lead with its contacts, opportunities, tasks and activities), two leads merged (the source's
+    records move to the destination lead), records created and updated."""
     for stream, kind in ACTIVITY_KINDS.items():
         if kind not in NOT_EDITABLE:
             sim.mutate({"action": "update", "object_type": "activity", "id": old_activity(sim, stream, number)})
@@ -62,6 +63,7 @@ def round_of_changes(sim, number: int) -> None:
         sim.mutate({"action": "delete", "object_type": "task", "subtype": task_type, "count": 1})
     for object_type in ("contact", "opportunity", "custom_object", "lead"):
         sim.mutate({"action": "delete", "object_type": object_type, "count": 1})
+    sim.mutate({"action": "merge", "object_type": "lead"})
     sim.mutate({"action": "create", "object_type": "lead", "count": 1})
     sim.mutate({"action": "create", "object_type": "activity", "subtype": "call", "count": 2})
     sim.mutate({"action": "create", "object_type": "task", "subtype": "lead", "count": 1})
