@@ -41,6 +41,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence  # noq
 import airbyte as ab  # noqa: E402
 
 from close_simulator.testing import SimulatorProcess  # noqa: E402
+from source_close_com.components import DELETED_AT  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTOR = Path(sys.executable).with_name("source-close-com")
@@ -194,6 +195,14 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
             ]
             for row in found:
                 print(f"  deleted  {row['object_type']:<18} object_id={row['object_id']}  date_deleted={row['date_deleted']}")
+        if "opportunities" in selected:
+            for row in rows(cache, "opportunities", changes["deleted_opportunities"], ("id", "confidence", DELETED_AT)):
+                print(f"  deleted  {'opportunities':<18} id={row['id']}  {DELETED_AT}={row[DELETED_AT]}  confidence={row['confidence']}")
+            print(
+                "PyAirbyte keeps one row per id and does not apply deletions: the deleted opportunity's row is now the\n"
+                f"deletion row (its id, the deletion time in {DELETED_AT}, other columns empty). Query live rows with\n"
+                f"WHERE {DELETED_AT} IS NULL; Airbyte's deduplicated destinations remove such rows themselves."
+            )
         cache.close()
     database = args.output / "close.duckdb"
     shown = database.relative_to(ROOT) if database.is_relative_to(ROOT) else database

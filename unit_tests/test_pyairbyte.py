@@ -14,6 +14,7 @@ from typing import Dict, List
 import pytest
 
 from close_simulator.testing import SimulatorProcess
+from source_close_com.components import DELETED_AT
 from tools.demo_local import (
     DEFAULT_STREAMS,
     change_the_organisation,
@@ -82,7 +83,7 @@ def test_incremental_sync_brings_the_changes(synced) -> None:
 
 def test_duckdb_holds_each_record_once_after_both_syncs(synced) -> None:
     """PyAirbyte merges the incremental rows on the primary key: the tables equal Close now, except that a deleted
-    opportunity stays (its deletion arrives as a row of deleted_records)."""
+    opportunity's row is its deletion row (PyAirbyte does not apply `_ab_cdc_deleted_at`; see the next test)."""
     cache = synced["cache"]
     counts: Dict[str, int] = row_counts(cache, DEFAULT_STREAMS)
     kept_deleted = {"opportunities": set(synced["changes"]["deleted_opportunities"])}
@@ -97,3 +98,14 @@ def test_duckdb_holds_each_record_once_after_both_syncs(synced) -> None:
         )
         assert counts[stream] == len(expected)
 
+
+
+def test_a_deleted_record_is_its_deletion_row_in_duckdb(synced) -> None:
+    """What a PyAirbyte user sees of a deletion: the row with the deleted id now holds the deletion time in
+    `_ab_cdc_deleted_at` and nothing else, so `WHERE _ab_cdc_deleted_at IS NULL` gives Close's live records."""
+    cache, deleted = synced["cache"], synced["changes"]["deleted_opportunities"]
+    found = rows(cache, "opportunities", deleted, ("id", "confidence", "lead_id", DELETED_AT))
+    assert [row["id"] for row in found] == sorted(deleted)
+    assert all(row[DELETED_AT] is not None and row["confidence"] is None and row["lead_id"] is None for row in found), found
+    live = cache.run_sql_query(f"SELECT id FROM {table(cache, 'opportunities')} WHERE {DELETED_AT} IS NULL")
+    assert {row["id"] for row in live} == set(ids(synced["truth_second"]["opportunities"]))
