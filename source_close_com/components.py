@@ -92,24 +92,36 @@ def page_body(response: requests.Response) -> Any:
     return body
 
 
+# The spec's default for `api_url`, which the manifest's config normalisation fills in; for code that may see a
+# config before that (the packaged entry point's checks).
+DEFAULT_API_URL = "https://api.close.com/api/v1/"
+
 KEY_REJECTED = (
     "Close rejected the API key (401 Unauthorized). Check the key in the connector settings, or create a new one "
     "in Close under Settings > Developer > API Keys."
 )
-# Keys Close rejected in this process: (api_url, key digest) -> when. Later requests with that key fail before
-# they are sent, so a revoked key costs one request per sync, not one per stream and date window.
-_REJECTED_KEYS: Dict[str, float] = {}
-_REJECTION_MEMORY_S = 600.0
-
-
 def _key_fingerprint(config: Mapping[str, Any]) -> str:
     material = f"{config.get('api_url') or ''}\0{config.get('api_key') or ''}"
     return hashlib.sha256(material.encode("utf8")).hexdigest()
 
 
-def _key_was_rejected(config: Mapping[str, Any]) -> bool:
-    when = _REJECTED_KEYS.get(_key_fingerprint(config))
-    return when is not None and time.monotonic() - when < _REJECTION_MEMORY_S
+class RejectedKeys:
+    """The keys Close answered 401 in this process, by digest of API URL and key: ``ResponseTriage`` notes a 401,
+    ``CloseKeyAuth`` refuses to sign a request with a noted key. So a revoked key costs one request per sync, not
+    one per stream and date window. Forgotten after ``MEMORY_S``: a long-lived process (the Connector Builder)
+    tries a key again that was fixed in Close meanwhile."""
+
+    MEMORY_S = 600.0
+    _noted: Dict[str, float] = {}  # digest -> when
+
+    @classmethod
+    def note(cls, config: Mapping[str, Any]) -> None:
+        cls._noted[_key_fingerprint(config)] = time.monotonic()
+
+    @classmethod
+    def includes(cls, config: Mapping[str, Any]) -> bool:
+        when = cls._noted.get(_key_fingerprint(config))
+        return when is not None and time.monotonic() - when < cls.MEMORY_S
 
 
 def stream_endpoint(parameters: Mapping[str, Any]) -> Optional[str]:
@@ -132,7 +144,7 @@ class ResponseTriage(ErrorHandler):
     - a 403 is skipped here. On the stream's own endpoint it is logged as one warning per stream, however many
       date windows meet it; elsewhere (the custom field definitions a schema reads) the schema loader says what
       it means. The CDK logs every skipped answer at INFO too: ``QuietForbiddenPages`` drops those repeats;
-    - a 401 is remembered, so that no further request is sent with that key (see ``CloseKeyAuth``).
+    - a 401 is noted in ``RejectedKeys``, so that ``CloseKeyAuth`` sends no further request with that key.
 
     First in a CompositeErrorHandler, so it also carries the retry budget for the whole handler.
     """
@@ -153,7 +165,7 @@ class ResponseTriage(ErrorHandler):
         if not isinstance(response_or_exception, requests.Response):
             return None
         if response_or_exception.status_code == 401:
-            _REJECTED_KEYS[_key_fingerprint(self.config)] = time.monotonic()
+            RejectedKeys.note(self.config)
             return None
         if response_or_exception.status_code == 403:
             if self._reads_own_endpoint(response_or_exception.url):
@@ -178,7 +190,7 @@ class ResponseTriage(ErrorHandler):
     def _reads_own_endpoint(self, url: Optional[str]) -> bool:
         if self._endpoint is None or not url:
             return True
-        base = urlsplit(self.config.get("api_url") or "https://api.close.com/api/v1/").path
+        base = urlsplit(self.config.get("api_url") or DEFAULT_API_URL).path
         path = urlsplit(url).path
         return (path[len(base):] if path.startswith(base) else path.lstrip("/")) == self._endpoint
 
@@ -428,14 +440,35 @@ class KeysetPagination(HasMorePaging):
         after = _parse_time(last_value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
         seen = [row.get("id") for row in rows[len(rows) - min(overlap, tail):]]
         token = {"after": after, "key": key, "skip": run - overlap}
-        # The page this token asks for is read next, on this thread; its extractor drops the rows re-read.
-        _REREAD[(threading.get_ident(), self._stream)] = {**token, "seen": set(seen)}
+        RereadRows.leave(self._stream, token, seen)  # for `PageRows`, which reads the page this token asks for
         return token
 
 
-# (thread, stream) -> the next keyset page's request and the ids it re-reads on purpose. A partition is read
-# page after page on one thread, so the page a token asks for is the next one that thread extracts.
-_REREAD: Dict[tuple, Dict[str, Any]] = {}
+class RereadRows:
+    """The ids a keyset page re-reads on purpose, from ``KeysetPagination`` (which asks for the page) to
+    ``PageRows`` (which extracts it). The CDK parses a page's records without its page token, so the token cannot
+    carry them. Assumption: a partition is read page after page on one thread, so the page a token asks for is
+    the next one that thread extracts for that stream; the extractor still drops rows only from the answer to
+    that very request (the same ``_skip`` and anchor value), so a wrong match drops nothing."""
+
+    _pending: Dict[tuple, Dict[str, Any]] = {}  # (thread, stream) -> the token and the ids it re-reads
+
+    @classmethod
+    def leave(cls, stream: str, token: Mapping[str, Any], ids: Iterable[Any]) -> None:
+        cls._pending[(threading.get_ident(), stream)] = {**token, "seen": set(ids)}
+
+    @classmethod
+    def take(cls, stream: str, response: requests.Response) -> set:
+        """The ids to drop from ``response``: those left for it, if it answers the request they were left for."""
+        pending = cls._pending.pop((threading.get_ident(), stream), None)
+        if not pending:
+            return set()
+        request = getattr(response, "request", None)
+        query = parse_qs(urlsplit(getattr(request, "url", "") or "").query)
+        if query.get("_skip") != [str(pending["skip"])]:
+            return set()
+        asked = any(pending["after"] in value for values in query.values() for value in values)
+        return pending["seen"] if asked else set()
 
 
 @dataclass
@@ -443,9 +476,8 @@ class PageRows(RecordExtractor):
     """The records of a page: ``data`` of Close's list answer.
 
     The same as ``DpathExtractor(["data"])`` at a fraction of its cost (dpath walks every node of a page to find
-    one key), less the rows ``KeysetPagination`` re-read on purpose, by id. The CDK hands neither record filters
-    nor extractors the page token, so the paginator leaves the ids for the page it asked for, and the extractor
-    checks the response answers that very request (same ``_skip``, same anchor value) before dropping anything.
+    one key), less the rows ``KeysetPagination`` re-read on purpose, by id: the paginator leaves them in
+    ``RereadRows`` for the page it asks for, as the CDK hands extractors no page token.
     """
 
     config: Config
@@ -459,9 +491,9 @@ class PageRows(RecordExtractor):
         rows = body.get("data") if isinstance(body, dict) else None
         if not isinstance(rows, list):
             return
-        reread = _REREAD.pop((threading.get_ident(), self._stream), None)
-        if reread and _asked_for(response, reread):
-            rows = [row for row in rows if row.get("id") not in reread["seen"]]
+        reread = RereadRows.take(self._stream, response)
+        if reread:
+            rows = [row for row in rows if row.get("id") not in reread]
         yield from rows
 
 
@@ -556,14 +588,6 @@ class DropKeys(RecordTransformation):
     ) -> None:
         for key in self.keys:
             record.pop(key, None)
-
-
-def _asked_for(response: requests.Response, token: Mapping[str, Any]) -> bool:
-    request = getattr(response, "request", None)
-    query = parse_qs(urlsplit(getattr(request, "url", "") or "").query)
-    if query.get("_skip") != [str(token["skip"])]:
-        return False
-    return any(token["after"] in value for values in query.values() for value in values)
 
 
 @dataclass
@@ -849,11 +873,25 @@ def custom_field_property(definition: Mapping[str, Any]) -> Dict[str, Any]:
     return schema
 
 
-# (api_url, key digest) -> (when, shared custom field definitions): the schemas of one sync or discover are built
-# within a second or two of one another; ten seconds later the definitions are read afresh.
-_SHARED_FIELDS: Dict[str, tuple] = {}
-_SHARED_FIELDS_LOCK = threading.Lock()
-_SHARED_FIELDS_MEMORY_S = 10.0
+class SharedFieldDefinitions:
+    """Close's shared custom field definitions (``custom_field/shared/``), read once for all the streams whose
+    schema needs them (``CustomFieldColumns`` of leads, contacts, opportunities, activities, custom objects), by
+    digest of API URL and key. Assumption: the schemas of one sync or discover are built within seconds of one
+    another; after ``MEMORY_S`` the definitions are read afresh."""
+
+    MEMORY_S = 10.0
+    _remembered: Dict[str, tuple] = {}  # digest -> (when, definitions or None)
+    _lock = threading.Lock()
+
+    @classmethod
+    def get(cls, config: Mapping[str, Any], read: Any) -> Optional[List[Mapping[str, Any]]]:
+        """The definitions, from memory or ``read()`` (None when the key may not read them)."""
+        key = _key_fingerprint(config)
+        with cls._lock:
+            remembered = cls._remembered.get(key)
+            if remembered is None or time.monotonic() - remembered[0] > cls.MEMORY_S:
+                remembered = cls._remembered[key] = (time.monotonic(), read())
+        return remembered[1]
 
 
 @dataclass
@@ -909,13 +947,8 @@ class CustomFieldColumns(SchemaLoader):
         return ("activity", "custom_activity_type") if self._object == "activity" else (self._object,)
 
     def _shared(self) -> Optional[List[Mapping[str, Any]]]:
-        """Shared fields serve several streams: read them once per sync, not once per stream."""
-        key = _key_fingerprint(self.config)
-        with _SHARED_FIELDS_LOCK:
-            remembered = _SHARED_FIELDS.get(key)
-            if remembered is None or time.monotonic() - remembered[0] > _SHARED_FIELDS_MEMORY_S:
-                remembered = _SHARED_FIELDS[key] = (time.monotonic(), self._list("custom_field/shared/"))
-        return remembered[1]
+        """Shared fields serve several streams: read once per sync (``SharedFieldDefinitions``), not per stream."""
+        return SharedFieldDefinitions.get(self.config, lambda: self._list("custom_field/shared/"))
 
     def _list(self, path: str) -> Optional[List[Mapping[str, Any]]]:
         """Every definition at ``path`` (offset paging on has_more), or None when the key may not read it."""
@@ -935,11 +968,11 @@ class CloseKeyAuth(BasicHttpAuthenticator):
     """HTTP Basic with the API key as username and an empty password, as Close asks. The encoded header value is
     as secret as the key: it is registered with the CDK's secret filter, so debug logs of outbound requests
     (which include their headers) show ``****`` instead. Once Close has rejected the key, no request is sent
-    with it again: the stream fails at once with the same config error."""
+    with it again (``RejectedKeys``): the stream fails at once with the same config error."""
 
     @property
     def token(self) -> str:
-        if _key_was_rejected(self.config):
+        if RejectedKeys.includes(self.config):
             raise AirbyteTracedException(message=KEY_REJECTED, failure_type=FailureType.config_error)
         token = super().token
         encoded = token.split(" ", 1)[1]
@@ -949,7 +982,7 @@ class CloseKeyAuth(BasicHttpAuthenticator):
 
     @functools.cached_property
     def _pacer(self) -> "ClosePacer":
-        return pacer_for(self.config)
+        return KeyPacers.of(self.config)  # the key's, shared with its other streams
 
     def __call__(self, request: requests.PreparedRequest) -> Any:
         """Called just before each send (and each retry): sign the request, then let it go when the key's pacer
@@ -1361,18 +1394,23 @@ def _what_close_said(response: requests.Response) -> str:
     return f"wait {wait:g} s" if wait is not None else "no wait"
 
 
-# (api_url, key digest, ceiling) -> the pacer every stream of that key shares: Close counts the key's requests
-# across all of them.
-_PACERS: Dict[tuple, ClosePacer] = {}
-_PACERS_LOCK = threading.Lock()
+class KeyPacers:
+    """One ``ClosePacer`` per key (digest of API URL and key) and ceiling, which every stream's ``CloseKeyAuth``
+    of that key shares: Close counts a key's requests across all its streams, so they must spend one budget per
+    endpoint group. Assumption: one process syncs one connection at a time with a key (two connections sharing a
+    key in one process would also share, correctly, its budget)."""
 
+    _pacers: Dict[tuple, ClosePacer] = {}
+    _lock = threading.Lock()
 
-def pacer_for(config: Mapping[str, Any]) -> ClosePacer:
-    ceiling = config.get("requests_per_second")
-    ceiling = float(ceiling) if isinstance(ceiling, (int, float)) and not isinstance(ceiling, bool) and ceiling > 0 else None
-    key = (_key_fingerprint(config), ceiling)
-    with _PACERS_LOCK:
-        pacer = _PACERS.get(key)
-        if pacer is None:
-            pacer = _PACERS[key] = ClosePacer(ceiling)
-        return pacer
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> ClosePacer:
+        ceiling = config.get("requests_per_second")
+        ceiling = float(ceiling) if isinstance(ceiling, (int, float)) and not isinstance(ceiling, bool) and ceiling > 0 else None
+        key = (_key_fingerprint(config), ceiling)
+        with cls._lock:
+            pacer = cls._pacers.get(key)
+            if pacer is None:
+                pacer = cls._pacers[key] = ClosePacer(ceiling)
+            return pacer
+

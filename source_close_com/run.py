@@ -59,7 +59,7 @@ from source_close_com import components
 sys.modules.setdefault("source_declarative_manifest.components", components)
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.yaml")
-DEFAULT_API_URL = "https://api.close.com/api/v1/"
+DEFAULT_API_URL = components.DEFAULT_API_URL
 KEY_REJECTED = components.KEY_REJECTED
 # Contacts are read through Advanced Filtering: check probes that endpoint, with the smallest search it takes.
 SEARCH_PROBE = {"query": {"type": "object_type", "object_type": "contact"}, "_limit": 1}
