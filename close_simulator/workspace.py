@@ -123,8 +123,8 @@ class Workspace:
             tid = rand_id(rng, "cotype_", 22)
             refs = []
             for fname, ftype, multi, choices in fields:
-                d = org._cf_def(rng, fname, ftype, multi, choices, None, created + rng.randrange(0, HOUR),
-                                custom_object_type_id=tid, required=rng.random() < 0.2)
+                d = org.builder.custom_field_def(rng, fname, ftype, multi, choices, None, created + rng.randrange(0, HOUR),
+                                                 custom_object_type_id=tid, required=rng.random() < 0.2)
                 self.custom_object_fields.append(d)
                 refs.append({"id": d["id"], "name": fname, "type": ftype, "description": None, "required": d["required"],
                              "accepts_multiple_values": multi, "editable_with_roles": [], "is_shared": False,
@@ -148,8 +148,8 @@ class Workspace:
             defs = [d for d in self.custom_object_fields if d["custom_object_type_id"] == ctype["id"]]
             rec = {"id": rand_id(rng, "custobj_", 22), "custom_object_type_id": ctype["id"], "lead_id": lid,
                    "name": f"{ctype['name']} {rng.randrange(1000, 9999)}", **self._stamps(created, updated, user)}
-            rec.update(org.custom_values(rng, defs, list(org.children.get(lid, {}).get("contacts", [])), created,
-                                         org.anchor_us, fill=0.8))
+            rec.update(org.builder.custom_values(rng, defs, list(org.children.get(lid, {}).get("contacts", [])), created,
+                                                 org.anchor_us, fill=0.8))
             items.append((rec, (created, updated)))
         self.custom_objects.bulk_load(items)
 
@@ -380,7 +380,7 @@ class Workspace:
         """Create, update or delete one custom object (``Organization.mutate``), with its event."""
         org, table = self.org, self.custom_objects
         if action == "create":
-            lead = org.leads.get(fields["lead_id"]) if fields.get("lead_id") else org._random_lead(rng)
+            lead = org.leads.get(fields["lead_id"]) if fields.get("lead_id") else org.mutations.random_lead(rng)
             if lead is None:
                 raise ValueError(f"unknown lead {fields.get('lead_id')!r}")
             ctype = next((t for t in self.custom_object_types if t["id"] == fields.get("custom_object_type_id")),
@@ -388,10 +388,10 @@ class Workspace:
             defs = [d for d in self.custom_object_fields if d["custom_object_type_id"] == ctype["id"]]
             rec = {"id": rand_id(rng, "custobj_", 22), "custom_object_type_id": ctype["id"], "lead_id": lead["id"],
                    "name": f"{ctype['name']} {rng.randrange(1000, 9999)}", **self._stamps(now, now, org.me["id"])}
-            rec.update(org.custom_values(rng, defs, [], now, now + DAY))
+            rec.update(org.builder.custom_values(rng, defs, [], now, now + DAY))
             rec.update({k: v for k, v in fields.items() if k != "id"})
             table.add(rec, (now, now))
-            org._emit(rng, events, now, "created", "custom_object", rec["id"], rec["lead_id"], rec, path="custom_object/")
+            org.mutations.emit(rng, events, now, "created", "custom_object", rec["id"], rec["lead_id"], rec, path="custom_object/")
             return rec
         old = table.get(rid) if rid else None
         if old is None:
@@ -399,7 +399,7 @@ class Workspace:
         path = f"custom_object/{rid}/"
         if action == "delete":
             table.remove(rid)
-            org._emit(rng, events, now, "deleted", "custom_object", rid, old["lead_id"], None, old, None, path)
+            org.mutations.emit(rng, events, now, "deleted", "custom_object", rid, old["lead_id"], None, old, None, path)
             return old
         fields = fields or {"name": f"{old['name']} (edited)"}
         return self._replace_custom_object(rng, old, {k: v for k, v in fields.items() if k not in ("id", "lead_id")},
@@ -418,8 +418,8 @@ class Workspace:
         new = {**old, **changes, "date_updated": fmt_tz_ms(now)}
         table.replace(new, (table.keys[rid][0], now))
         changed = sorted({k for k in new if new.get(k) != old.get(k)} | {"date_updated"})
-        self.org._emit(rng, events, now, "updated", "custom_object", rid, new["lead_id"], new,
-                       {k: old.get(k) for k in changed}, changed, f"custom_object/{rid}/", meta)
+        self.org.mutations.emit(rng, events, now, "updated", "custom_object", rid, new["lead_id"], new,
+                                {k: old.get(k) for k in changed}, changed, f"custom_object/{rid}/", meta)
         return new
 
     # -- ground truth ----------------------------------------------------------------------------------
