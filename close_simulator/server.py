@@ -40,6 +40,7 @@ from aiohttp import web
 
 from .faults import ERROR_MESSAGES, FaultInjector, FaultRule
 from .ratelimit import HEADER_STYLES, Decision, Grouping, RateLimiter, WindowLimiter, rate_limit_headers, reset_value
+from .routes import CONTROL_ROUTES
 
 log = logging.getLogger("close_simulator")
 
@@ -400,16 +401,15 @@ class SimulatorServer:
     # -- application --
 
     def build_app(self) -> web.Application:
-        """All routes, in one place."""
+        """Every ``/api/v1/`` path goes to ``handle_api`` (``CloseAPI`` routes it); ``routes.CONTROL_ROUTES`` the rest."""
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", API_PREFIX + "{tail:.*}", self.handle_api)
-        app.router.add_get(CONTROL_PREFIX + "stats", self.control_stats)
-        app.router.add_post(CONTROL_PREFIX + "stats/reset", self.control_stats_reset)
-        app.router.add_post(CONTROL_PREFIX + "mutate", self.control_mutate)
-        app.router.add_post(CONTROL_PREFIX + "reset", self.control_reset)
-        app.router.add_get(CONTROL_PREFIX + "truth/{stream}", self.control_truth)
-        app.router.add_post(CONTROL_PREFIX + "configure", self.control_configure)
-        app.router.add_get(CONTROL_PREFIX + "config", self.control_config)
+        for route in CONTROL_ROUTES:
+            handler = getattr(self, route.handler)
+            if route.method == "GET":  # also HEAD
+                app.router.add_get(CONTROL_PREFIX + route.pattern, handler)
+            else:
+                app.router.add_route(route.method, CONTROL_PREFIX + route.pattern, handler)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
