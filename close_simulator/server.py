@@ -30,16 +30,17 @@ import math
 import random
 import socket
 import time
-from collections import deque
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs
 
 import orjson
 from aiohttp import web
 
-from .faults import ERROR_MESSAGES, FaultInjector, FaultRule
-from .ratelimit import HEADER_STYLES, Decision, Grouping, RateLimiter, WindowLimiter, rate_limit_headers, reset_value
+from .faults import ERROR_MESSAGES, FaultInjector
+from .options import RUNTIME, SWITCHES, Switches, server_options
+from .ratelimit import Decision, Grouping, RateLimiter, WindowLimiter, rate_limit_headers, reset_value
+from .routes import CONTROL_ROUTES
+from .stats import Stats
 
 log = logging.getLogger("close_simulator")
 
@@ -52,46 +53,6 @@ INVALID_PAGE = (
     b"<body><center><h1>502 Bad Gateway</h1></center></body></html>"
 )
 DEFAULT_RESTRICTED_PREFIXES = ("send_as/", "event/", "custom_field/")
-
-
-@dataclass
-class Options:
-    """Behaviour switches that can change at runtime (``configure``); see the README for each."""
-
-    rps: float | None = 20
-    org_rps: float | None = 60
-    latency_ms: float = 0.0
-    jitter_ms: float = 0.0
-    fractional_reset: bool = False
-    legacy_429_body: bool = False
-    header_style: str = "standard"
-    restricted_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    extra_keys: tuple[str, ...] = ()
-    recent_limit: int = 50
-    # Close's windows (``window_s`` set): ``window_limit`` requests per window per key and group (default
-    # ``rps * window_s``), three times as many per organisation (``org_rps / rps`` times when both are set);
-    # ``group_limits`` {group: limit} for groups with limits of their own; ``grouping``: see ``Grouping``.
-    window_s: float | None = None
-    window_limit: int | None = None
-    group_limits: dict[str, int] = field(default_factory=dict)
-    grouping: Any = "close"
-
-    def validate(self) -> None:
-        if self.header_style not in HEADER_STYLES:
-            raise ValueError(f"header_style must be one of {HEADER_STYLES}, got {self.header_style!r}")
-        for name in ("rps", "org_rps"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ValueError(f"{name} must be positive or None, got {value}")
-        if self.latency_ms < 0 or self.jitter_ms < 0:
-            raise ValueError("latency_ms and jitter_ms must not be negative")
-        if self.window_s is not None and self.window_s <= 0:
-            raise ValueError(f"window_s must be positive or None, got {self.window_s}")
-        if self.window_limit is not None and self.window_limit < 1:
-            raise ValueError(f"window_limit must be at least 1, got {self.window_limit}")
-        if any(int(n) < 1 for n in self.group_limits.values()):
-            raise ValueError(f"every group limit must be at least 1, got {self.group_limits}")
-        Grouping(self.grouping)
 
 
 def parse_restricted_keys(value: Any) -> dict[str, tuple[str, ...]]:
@@ -115,134 +76,6 @@ def parse_restricted_keys(value: Any) -> dict[str, tuple[str, ...]]:
     return out
 
 
-# --- stats --------------------------------------------------------------------------------
-
-
-class Counter:
-    """Request counters for one scope (everything, one endpoint group, or one endpoint path)."""
-
-    __slots__ = ("requests", "status", "rate_limited", "faults", "in_flight", "peak_concurrency")
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.status: dict[int, int] = {}
-        self.rate_limited = 0
-        self.faults: dict[str, int] = {}
-        self.in_flight = 0
-        self.peak_concurrency = 0
-
-    def begin(self) -> None:
-        self.requests += 1
-        self.in_flight += 1
-        if self.in_flight > self.peak_concurrency:
-            self.peak_concurrency = self.in_flight
-
-    def end(self, status: int, fault: str | None) -> None:
-        self.in_flight -= 1
-        self.status[status] = self.status.get(status, 0) + 1
-        if status == 429:
-            self.rate_limited += 1
-        if fault is not None:
-            self.faults[fault] = self.faults.get(fault, 0) + 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "requests": self.requests,
-            "status": {str(code): n for code, n in sorted(self.status.items())},
-            "429": self.rate_limited,
-            "faults": dict(self.faults),
-            "in_flight": self.in_flight,
-            "peak_concurrency": self.peak_concurrency,
-        }
-
-
-class PathStats(Counter):
-    """Counters of one endpoint path plus the last requests made to it (what filters were sent)."""
-
-    __slots__ = ("group", "recent")
-
-    def __init__(self, group: str, recent_limit: int):
-        super().__init__()
-        self.group = group
-        self.recent: deque = deque(maxlen=recent_limit)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = super().to_dict()
-        out["group"] = self.group
-        out["recent"] = [_recent_entry(*entry) for entry in self.recent]
-        return out
-
-
-def _recent_entry(t: float, method: str, query: str, body: bytes | None, status: int, fault: str | None):
-    """Decode a recorded request only when stats are read, keeping the hot path cheap."""
-    decoded: Any = None
-    if body:
-        try:
-            decoded = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            decoded = body.decode("utf-8", "replace")
-    return {
-        "t": t,
-        "method": method,
-        "query": query,
-        "params": parse_qs(query, keep_blank_values=True),
-        "body": decoded,
-        "status": status,
-        "fault": fault,
-    }
-
-
-class Stats:
-    """Everything a test may want to assert about the traffic it caused.
-
-    ``per_second`` is a histogram keyed by the integer Unix second of each request's *arrival*:
-    ``[requests, 429s]``, so a test can check that no one-second window saw more than N requests.
-    """
-
-    def __init__(self, recent_limit: int = 50):
-        self.recent_limit = recent_limit
-        self.reset()
-
-    def reset(self) -> None:
-        self.started = time.time()
-        self.total = Counter()
-        self.paths: dict[str, PathStats] = {}
-        self.groups: dict[str, Counter] = {}
-        self.per_second: dict[int, list[int]] = {}
-        self.limits: dict[str, int] = {}  # group -> the limit its answers report (per window, or per second)
-
-    def begin(self, path: str, group: str, now: float) -> tuple[PathStats, Counter, list[int]]:
-        scope = self.paths.get(path)
-        if scope is None:
-            scope = self.paths[path] = PathStats(group, self.recent_limit)
-        group_scope = self.groups.get(group)
-        if group_scope is None:
-            group_scope = self.groups[group] = Counter()
-        second = self.per_second.get(int(now))
-        if second is None:
-            second = self.per_second[int(now)] = [0, 0]
-        second[0] += 1
-        self.total.begin()
-        scope.begin()
-        group_scope.begin()
-        return scope, group_scope, second
-
-    def snapshot(self) -> dict[str, Any]:
-        total = self.total.to_dict()
-        return {
-            "started_at": self.started,
-            "uptime_s": round(time.time() - self.started, 3),
-            "totals": total,
-            "groups": {name: c.to_dict() for name, c in sorted(self.groups.items())},
-            "limits": dict(sorted(self.limits.items())),
-            "paths": {name: p.to_dict() for name, p in sorted(self.paths.items())},
-            "per_second": [
-                {"second": second, "requests": counts[0], "429": counts[1]}
-                for second, counts in sorted(self.per_second.items())
-            ],
-        }
-
-
 # --- the server ----------------------------------------------------------------------------
 
 
@@ -254,20 +87,11 @@ class SimulatorServer:
     exercised on its own.
     """
 
-    def __init__(
-        self,
-        *,
-        seed: int = 7,
-        scale: str = "small",
-        anchor: Any = None,
-        max_skip: int | None = None,
-        max_limit: dict[str, int] | None = None,
-        faults: Iterable[str | dict | FaultRule] = (),
-        fault_seed: int | None = None,
-        organization_cls: Callable[..., Any] | None = None,
-        api_cls: Callable[..., Any] | None = None,
-        **options: Any,
-    ):
+    def __init__(self, *, organization_cls: Callable[..., Any] | None = None, api_cls: Callable[..., Any] | None = None,
+                 **options: Any):
+        """``options``: the keywords of ``options.SERVER_OPTIONS`` (the README's options table)."""
+        o = server_options(options)
+        seed = o["seed"]
         if organization_cls is None:
             from .models import Organization as organization_cls  # noqa: N813
         if api_cls is None:
@@ -275,17 +99,18 @@ class SimulatorServer:
         self._organization_cls = organization_cls
         self._api_cls = api_cls
         self.seed = seed
-        self.scale = scale
-        self.anchor = anchor
-        self._max_limit = max_limit
-        self._max_skip = max_skip
-        restricted = options.pop("restricted_keys", None)
-        options["extra_keys"] = tuple(options.get("extra_keys") or ())
-        self.options = Options(**options)
+        self.scale = o["scale"]
+        self.anchor = o["anchor"]
+        self._max_limit = o["max_limit"]
+        self._max_skip = o["max_skip"]
+        switches = {opt.name: o[opt.name] for opt in SWITCHES}
+        restricted = switches.pop("restricted_keys", None)
+        switches["extra_keys"] = tuple(switches.get("extra_keys") or ())
+        self.options = Switches(**switches)
         self.options.validate()
         self.limiter = self._limiter()
         self.grouping = Grouping(self.options.grouping, fallback=lambda method, path: self.api.endpoint_group(method, path))
-        self.faults = FaultInjector(faults, seed=seed if fault_seed is None else fault_seed)
+        self.faults = FaultInjector(o["faults"], seed=seed if o["fault_seed"] is None else o["fault_seed"])
         self.stats = Stats(self.options.recent_limit)
         self._rng = random.Random(seed)
         self._groups: dict[tuple[str, str], str] = {}
@@ -344,7 +169,7 @@ class SimulatorServer:
 
     def configure(self, **changes: Any) -> dict[str, Any]:
         """Change behaviour at runtime; returns the effective settings. Unknown names raise."""
-        known = {f.name for f in fields(Options)} | {"faults", "max_skip"}
+        known = set(RUNTIME)
         unknown = set(changes) - known
         if unknown:
             raise ValueError(f"unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -353,7 +178,7 @@ class SimulatorServer:
             updates["restricted_keys"] = self._restricted(updates["restricted_keys"])
         if "extra_keys" in updates:
             updates["extra_keys"] = tuple(updates["extra_keys"] or ())
-        candidate = replace(self.options, **updates)
+        candidate = self.options.replace(**updates)
         candidate.validate()
         faults = changes.get("faults")
         if faults is not None:
@@ -374,24 +199,12 @@ class SimulatorServer:
         return self.settings()
 
     def settings(self) -> dict[str, Any]:
+        """The effective options (what ``configure`` can change, and the organisation's), JSON-ready."""
         o = self.options
         return {
             "seed": self.seed,
             "scale": self.scale,
-            "rps": o.rps,
-            "org_rps": o.org_rps,
-            "latency_ms": o.latency_ms,
-            "jitter_ms": o.jitter_ms,
-            "fractional_reset": o.fractional_reset,
-            "legacy_429_body": o.legacy_429_body,
-            "header_style": o.header_style,
-            "restricted_keys": {k: list(v) for k, v in o.restricted_keys.items()},
-            "extra_keys": list(o.extra_keys),
-            "recent_limit": o.recent_limit,
-            "window_s": o.window_s,
-            "window_limit": o.window_limit,
-            "group_limits": dict(o.group_limits),
-            "grouping": o.grouping,
+            **o.as_json(),
             "max_skip": getattr(self.api, "max_skip", None),
             "faults": self.faults.describe(),
             "config": self.connector_config(),
@@ -400,16 +213,15 @@ class SimulatorServer:
     # -- application --
 
     def build_app(self) -> web.Application:
-        """All routes, in one place."""
+        """Every ``/api/v1/`` path goes to ``handle_api`` (``CloseAPI`` routes it); ``routes.CONTROL_ROUTES`` the rest."""
         app = web.Application(client_max_size=16 * 1024 * 1024)
         app.router.add_route("*", API_PREFIX + "{tail:.*}", self.handle_api)
-        app.router.add_get(CONTROL_PREFIX + "stats", self.control_stats)
-        app.router.add_post(CONTROL_PREFIX + "stats/reset", self.control_stats_reset)
-        app.router.add_post(CONTROL_PREFIX + "mutate", self.control_mutate)
-        app.router.add_post(CONTROL_PREFIX + "reset", self.control_reset)
-        app.router.add_get(CONTROL_PREFIX + "truth/{stream}", self.control_truth)
-        app.router.add_post(CONTROL_PREFIX + "configure", self.control_configure)
-        app.router.add_get(CONTROL_PREFIX + "config", self.control_config)
+        for route in CONTROL_ROUTES:
+            handler = getattr(self, route.handler)
+            if route.method == "GET":  # also HEAD
+                app.router.add_get(CONTROL_PREFIX + route.pattern, handler)
+            else:
+                app.router.add_route(route.method, CONTROL_PREFIX + route.pattern, handler)
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:

@@ -27,23 +27,20 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
+from .options import cli_arguments
 from .server import SimulatorServer
 
-__all__ = ["Simulator", "SimulatorProcess", "simulator", "make_simulator"]
+__all__ = ["Simulator", "SimulatorProcess", "cli_arguments", "simulator", "make_simulator"]
 
 
 class Simulator:
     """A simulated Close organisation served over real HTTP on ``127.0.0.1:<free port>``.
 
-    Keyword options mirror the CLI: ``seed``, ``scale``, ``anchor``, ``rps`` (``None`` = no
-    per-key limit), ``org_rps`` (``None`` = no organisation limit), ``latency_ms``, ``jitter_ms``,
-    ``faults`` (strings like ``"503:0.02"`` / ``"drop@2:lead/"`` or dicts), ``max_skip``,
-    ``max_limit``, ``restricted_keys`` (``{key: [prefix, ...]}``, ``["KEY:prefix,prefix"]`` or
-    ``True`` for one key forbidden on ``send_as/``, ``event/`` and ``custom_field/``),
-    ``fractional_reset``, ``legacy_429_body``, ``header_style`` (``standard``,
-    ``lower-semicolon``, ``x-rate-limit``), ``extra_keys``, ``recent_limit``, ``fault_seed``.
+    Keyword options are those of ``options.OPTIONS`` (the README's options table): ``seed``, ``scale``,
+    ``anchor``, ``rps`` (``None`` = no per-key limit), ``org_rps``, ``latency_ms``, ``faults``, ...; ``host``
+    and ``port`` (default 0: a free port) say where to listen.
 
     Use as a context manager or call ``start()`` / ``stop()``.
     """
@@ -192,12 +189,13 @@ class Simulator:
 class SimulatorProcess:
     """``python -m close_simulator serve`` in a child process, driven over HTTP.
 
-    Options are the CLI's, spelled as keywords (``rps=None`` → ``--no-rate-limit``, ``faults=[...]``
-    → one ``--fault`` each, ``restricted_keys={key: [prefix]}`` → ``--restricted-key``).
+    Options are ``Simulator``'s, turned into ``serve`` arguments by ``options.cli_arguments`` (``rps=None`` →
+    ``--rps 0``, ``faults=[...]`` → one ``--fault`` each, ``restricted_keys={key: [prefix]}`` →
+    ``--restricted-key``); ``port`` defaults to 0, a free port.
     """
 
     def __init__(self, *, python: str = sys.executable, startup_timeout: float = 60.0, stderr: Any = None, **options: Any):
-        self.argv = [python, "-m", "close_simulator", "serve", *cli_arguments(**options)]
+        self.argv = [python, "-m", "close_simulator", "serve", *cli_arguments(**{"port": 0, **options})]
         self.startup_timeout = startup_timeout
         self._stderr = stderr
         self.proc: subprocess.Popen | None = None
@@ -302,62 +300,6 @@ def _read_line(proc: subprocess.Popen, timeout: float) -> bytes:
                 return b""
             buffer += chunk
     return buffer.split(b"\n", 1)[0]
-
-
-def cli_arguments(
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    seed: int = 7,
-    scale: str = "small",
-    rps: float | None = 20,
-    org_rps: float | None = 60,
-    latency_ms: float = 0,
-    jitter_ms: float = 0,
-    max_skip: int | None = None,
-    faults: Iterable[str | dict] = (),
-    restricted_keys: dict[str, Iterable[str]] | None = None,
-    fractional_reset: bool = False,
-    legacy_429_body: bool = False,
-    header_style: str = "standard",
-    extra_keys: Iterable[str] = (),
-    window_s: float | None = None,
-    window_limit: int | None = None,
-    group_limits: dict[str, int] | None = None,
-    grouping: Any = "close",
-) -> list[str]:
-    """The ``serve`` arguments that reproduce these keyword options."""
-    args = ["--host", host, "--port", str(port), "--seed", str(seed), "--scale", scale]
-    if rps is None and org_rps is None:
-        args.append("--no-rate-limit")
-    else:
-        args += ["--rps", str(rps if rps is not None else 0)]
-        args += ["--org-rps", str(org_rps if org_rps is not None else 0)]
-    if latency_ms or jitter_ms:
-        args += ["--latency-ms", str(latency_ms), "--jitter-ms", str(jitter_ms)]
-    if max_skip is not None:
-        args += ["--max-skip", str(max_skip)]
-    for fault in faults:
-        args += ["--fault", fault if isinstance(fault, str) else json.dumps(fault)]
-    for key, prefixes in (restricted_keys or {}).items():
-        args += ["--restricted-key", f"{key}:{','.join(prefixes)}"]
-    for key in extra_keys:
-        args += ["--extra-key", key]
-    if fractional_reset:
-        args.append("--fractional-reset")
-    if legacy_429_body:
-        args.append("--legacy-429-body")
-    if header_style != "standard":
-        args += ["--header-style", header_style]
-    if window_s is not None:
-        args += ["--window-s", str(window_s)]
-    if window_limit is not None:
-        args += ["--window-limit", str(window_limit)]
-    for group, limit in (group_limits or {}).items():
-        args += ["--group-limit", f"{group}={limit}"]
-    if grouping != "close":
-        args += ["--grouping", grouping if isinstance(grouping, str) else json.dumps(grouping)]
-    return args
 
 
 # --- pytest fixtures -----------------------------------------------------------------------

@@ -3,7 +3,7 @@ outcomes, unsubscribed emails, scheduling links, groups, webhooks, sequence subs
 memberships, plus the fields of the WhatsApp, form submission and lead merge activities.
 
 ``Workspace(org)`` generates them from the organisation's seed once its leads, contacts and activities exist;
-``route(api, parts)`` answers their list endpoints with Close's parameters and refusals:
+``WorkspaceAPI`` answers their list endpoints with Close's parameters and refusals:
 ``comment/`` needs exactly one of ``thread_id`` / ``object_id``, ``sequence_subscription/`` one of
 ``sequence_id`` / ``contact_id`` / ``lead_id``, ``custom_object/`` a ``lead_id``; other custom objects are
 reached through ``data/search/`` (``SEARCHABLE`` below).
@@ -12,11 +12,12 @@ reached through ``data/search/`` (``SEARCHABLE`` below).
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .generator import (
     DAY, FIRST_NAMES, HOUR, LAST_NAMES, MINUTE, NOTES, SECOND, SMS_TEXTS, fmt_date, fmt_naive, fmt_tz_ms, later, pick_between, rand_chars, rand_id, slug,
 )
+from .params import ApiError, bad, one
 
 if TYPE_CHECKING:  # pragma: no cover
     from .models import Organization
@@ -123,8 +124,8 @@ class Workspace:
             tid = rand_id(rng, "cotype_", 22)
             refs = []
             for fname, ftype, multi, choices in fields:
-                d = org._cf_def(rng, fname, ftype, multi, choices, None, created + rng.randrange(0, HOUR),
-                                custom_object_type_id=tid, required=rng.random() < 0.2)
+                d = org.builder.custom_field_def(rng, fname, ftype, multi, choices, None, created + rng.randrange(0, HOUR),
+                                                 custom_object_type_id=tid, required=rng.random() < 0.2)
                 self.custom_object_fields.append(d)
                 refs.append({"id": d["id"], "name": fname, "type": ftype, "description": None, "required": d["required"],
                              "accepts_multiple_values": multi, "editable_with_roles": [], "is_shared": False,
@@ -148,8 +149,8 @@ class Workspace:
             defs = [d for d in self.custom_object_fields if d["custom_object_type_id"] == ctype["id"]]
             rec = {"id": rand_id(rng, "custobj_", 22), "custom_object_type_id": ctype["id"], "lead_id": lid,
                    "name": f"{ctype['name']} {rng.randrange(1000, 9999)}", **self._stamps(created, updated, user)}
-            rec.update(org.custom_values(rng, defs, list(org.children.get(lid, {}).get("contacts", [])), created,
-                                         org.anchor_us, fill=0.8))
+            rec.update(org.builder.custom_values(rng, defs, list(org.children.get(lid, {}).get("contacts", [])), created,
+                                                 org.anchor_us, fill=0.8))
             items.append((rec, (created, updated)))
         self.custom_objects.bulk_load(items)
 
@@ -380,7 +381,7 @@ class Workspace:
         """Create, update or delete one custom object (``Organization.mutate``), with its event."""
         org, table = self.org, self.custom_objects
         if action == "create":
-            lead = org.leads.get(fields["lead_id"]) if fields.get("lead_id") else org._random_lead(rng)
+            lead = org.leads.get(fields["lead_id"]) if fields.get("lead_id") else org.mutations.random_lead(rng)
             if lead is None:
                 raise ValueError(f"unknown lead {fields.get('lead_id')!r}")
             ctype = next((t for t in self.custom_object_types if t["id"] == fields.get("custom_object_type_id")),
@@ -388,10 +389,10 @@ class Workspace:
             defs = [d for d in self.custom_object_fields if d["custom_object_type_id"] == ctype["id"]]
             rec = {"id": rand_id(rng, "custobj_", 22), "custom_object_type_id": ctype["id"], "lead_id": lead["id"],
                    "name": f"{ctype['name']} {rng.randrange(1000, 9999)}", **self._stamps(now, now, org.me["id"])}
-            rec.update(org.custom_values(rng, defs, [], now, now + DAY))
+            rec.update(org.builder.custom_values(rng, defs, [], now, now + DAY))
             rec.update({k: v for k, v in fields.items() if k != "id"})
             table.add(rec, (now, now))
-            org._emit(rng, events, now, "created", "custom_object", rec["id"], rec["lead_id"], rec, path="custom_object/")
+            org.mutations.emit(rng, events, now, "created", "custom_object", rec["id"], rec["lead_id"], rec, path="custom_object/")
             return rec
         old = table.get(rid) if rid else None
         if old is None:
@@ -399,7 +400,7 @@ class Workspace:
         path = f"custom_object/{rid}/"
         if action == "delete":
             table.remove(rid)
-            org._emit(rng, events, now, "deleted", "custom_object", rid, old["lead_id"], None, old, None, path)
+            org.mutations.emit(rng, events, now, "deleted", "custom_object", rid, old["lead_id"], None, old, None, path)
             return old
         fields = fields or {"name": f"{old['name']} (edited)"}
         return self._replace_custom_object(rng, old, {k: v for k, v in fields.items() if k not in ("id", "lead_id")},
@@ -418,8 +419,8 @@ class Workspace:
         new = {**old, **changes, "date_updated": fmt_tz_ms(now)}
         table.replace(new, (table.keys[rid][0], now))
         changed = sorted({k for k in new if new.get(k) != old.get(k)} | {"date_updated"})
-        self.org._emit(rng, events, now, "updated", "custom_object", rid, new["lead_id"], new,
-                       {k: old.get(k) for k in changed}, changed, f"custom_object/{rid}/", meta)
+        self.org.mutations.emit(rng, events, now, "updated", "custom_object", rid, new["lead_id"], new,
+                                {k: old.get(k) for k in changed}, changed, f"custom_object/{rid}/", meta)
         return new
 
     # -- ground truth ----------------------------------------------------------------------------------
@@ -446,82 +447,74 @@ class Workspace:
         return [{"email": email} for email in self.unsubscribed_emails]
 
 
-# ------------------------------------------------------------------------------------------------ routes
-
-def _required(message: str) -> Exception:
-    from .responses import _bad
-
-    return _bad(message)
+# --------------------------------------------------------------------------------------------- responses
 
 
-def route(api: "CloseAPI", parts: list[str]) -> Callable[[Mapping[str, list[str]]], Any] | None:
-    """The handler of a workspace list endpoint (``parts``: the path's segments), or None if it is not one."""
-    ws: Workspace = api.org.workspace
-    head, rest = parts[0], parts[1:]
-    offset = {"form": "forms", "comment_thread": "comment_threads", "phone_number": "phone_numbers",
-              "blocked_phone_number": "blocked_phone_numbers", "sms_template": "sms_templates",
-              "outcome": "outcomes", "playbook": "playbooks"}
-    unpaged = {"custom_object_type": ws.custom_object_types, "scheduling_link": ws.scheduling_links,
-               "shared_scheduling_link": ws.shared_scheduling_links, "webhook": ws.webhooks}
-    if not rest and head in offset:
-        return lambda q: api._offset_list(q, head, _filtered(api, head, q, getattr(ws, offset[head])))
-    if not rest and head in unpaged:
-        return lambda q: api._all(q, unpaged[head])
-    if head == "unsubscribe" and rest == ["email"]:
-        return lambda q: api._all(q, ws._unsubscribed_rows())
-    if head in ("custom_field", "custom_fields") and rest == ["custom_object_type"]:
-        return lambda q: api._all(q, ws.custom_object_fields)
-    if head == "group" and not rest:  # the list leaves out members (only group/<id>/ has them)
-        return lambda q: api._all(q, [{k: v for k, v in g.items() if k != "members"} for g in ws.groups])
-    if head == "group" and len(rest) == 1:
-        return api._single(lambda: next((g for g in ws.groups if g["id"] == rest[0]), None), "Group", rest)
-    if head == "comment" and not rest:
-        return lambda q: api._all(q, _comments(api, ws, q))
-    if head == "sequence_subscription" and not rest:
-        return lambda q: api._offset_list(q, "sequence_subscription", _subscriptions(api, ws, q))
-    if head == "custom_object" and not rest:
-        return lambda q: api._all(q, _custom_objects(api, ws, q))
-    return None
+class WorkspaceAPI:
+    """The list endpoints of the resources above (``routes.API_ROUTES`` names these handlers)."""
 
+    def __init__(self, api: "CloseAPI"):
+        self.api = api
 
-def _filtered(api: "CloseAPI", head: str, q, records: list[dict]) -> list[dict]:
-    if head == "playbook":
-        raw = api._one(q, "is_archived")
-        if raw is not None:
-            want = raw.lower() in ("true", "1", "yes")
-            records = [r for r in records if (r["archived_at"] is not None) == want]
-    if head == "phone_number":
-        for key in ("user_id", "number"):
-            raw = api._one(q, key)
+    @property
+    def ws(self) -> Workspace:
+        return self.api.org.workspace
+
+    def offset_list(self, q, head: str, records: str) -> dict:
+        return self.api.offset_list(q, head, self._filtered(head, q, getattr(self.ws, records)))
+
+    def unpaged(self, q, records: str) -> dict:
+        return self.api.unpaged(q, getattr(self.ws, records))
+
+    def unsubscribed_emails(self, q) -> dict:
+        return self.api.unpaged(q, self.ws._unsubscribed_rows())
+
+    def custom_object_fields(self, q) -> dict:
+        return self.api.unpaged(q, self.ws.custom_object_fields)
+
+    def groups(self, q) -> dict:
+        """The list leaves out members (only ``group/<id>/`` has them)."""
+        return self.api.unpaged(q, [{k: v for k, v in g.items() if k != "members"} for g in self.ws.groups])
+
+    def group(self, q, id: str) -> dict:
+        return self.api.single(q, next((g for g in self.ws.groups if g["id"] == id), None), "Group")
+
+    @staticmethod
+    def _filtered(head: str, q, records: list[dict]) -> list[dict]:
+        if head == "playbook":
+            raw = one(q, "is_archived")
             if raw is not None:
-                records = [r for r in records if r.get(key) == raw]
-    return records
+                want = raw.lower() in ("true", "1", "yes")
+                records = [r for r in records if (r["archived_at"] is not None) == want]
+        if head == "phone_number":
+            for key in ("user_id", "number"):
+                raw = one(q, key)
+                if raw is not None:
+                    records = [r for r in records if r.get(key) == raw]
+        return records
 
+    def comments(self, q) -> dict:
+        thread_id, object_id = one(q, "thread_id"), one(q, "object_id")
+        if bool(thread_id) == bool(object_id):
+            raise bad("Exactly one of thread_id or object_id must be provided.")
+        key, value = ("thread_id", thread_id) if thread_id else ("object_id", object_id)
+        return self.api.unpaged(q, [c for c in self.ws.comments if c[key] == value])
 
-def _comments(api: "CloseAPI", ws: Workspace, q) -> list[dict]:
-    thread_id, object_id = api._one(q, "thread_id"), api._one(q, "object_id")
-    if bool(thread_id) == bool(object_id):
-        raise _required("Exactly one of thread_id or object_id must be provided.")
-    key, value = ("thread_id", thread_id) if thread_id else ("object_id", object_id)
-    return [c for c in ws.comments if c[key] == value]
+    def sequence_subscriptions(self, q) -> dict:
+        given = {k: one(q, k) for k in ("sequence_id", "contact_id", "lead_id") if one(q, k)}
+        if not given:
+            raise bad("At least one of sequence_id, contact_id or lead_id is required.")
+        rows = [s for s in self.ws.sequence_subscriptions if all(s[k] == v for k, v in given.items())]
+        return self.api.offset_list(q, "sequence_subscription", rows)
 
-
-def _subscriptions(api: "CloseAPI", ws: Workspace, q) -> list[dict]:
-    given = {k: api._one(q, k) for k in ("sequence_id", "contact_id", "lead_id") if api._one(q, k)}
-    if not given:
-        raise _required("At least one of sequence_id, contact_id or lead_id is required.")
-    return [s for s in ws.sequence_subscriptions if all(s[k] == v for k, v in given.items())]
-
-
-def _custom_objects(api: "CloseAPI", ws: Workspace, q) -> list[dict]:
-    lead_id = api._one(q, "lead_id")
-    if not lead_id:
-        from .responses import ApiError
-
-        raise ApiError(400, {"errors": [], "field-errors": {"lead_id": "This field is required."}})
-    type_id = api._one(q, "custom_object_type_id")
-    rows = ws.custom_objects.window("date_created").page(0, 1 << 62, False)
-    return [r for r in rows if r["lead_id"] == lead_id and (not type_id or r["custom_object_type_id"] == type_id)]
+    def custom_objects(self, q) -> dict:
+        lead_id = one(q, "lead_id")
+        if not lead_id:
+            raise ApiError(400, {"errors": [], "field-errors": {"lead_id": "This field is required."}})
+        type_id = one(q, "custom_object_type_id")
+        rows = self.ws.custom_objects.window("date_created").page(0, 1 << 62, False)
+        return self.api.unpaged(q, [r for r in rows if r["lead_id"] == lead_id
+                                    and (not type_id or r["custom_object_type_id"] == type_id)])
 
 
 # Advanced Filtering reaches custom objects too: object type -> the workspace table it searches.
