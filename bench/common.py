@@ -356,6 +356,8 @@ def stream_endpoints(manifest: Path | None = None) -> dict[str, tuple[str, dict[
     ``connected_account/`` (indistinguishable: their requests are split evenly)."""
     import yaml
 
+    from source_close_com.components import stream_endpoint
+
     doc = yaml.safe_load((manifest or ROOT / "source_close_com" / "manifest.yaml").read_text())
     out = {}
     for stream in doc["streams"]:
@@ -367,8 +369,8 @@ def stream_endpoints(manifest: Path | None = None) -> dict[str, tuple[str, dict[
             out[name] = (params["endpoint"], {"action": "deleted"})
         elif name == "events":
             out[name] = (params["endpoint"], {"action": None})
-        else:
-            out[name] = (params["endpoint"], {})
+        elif stream_endpoint(params):
+            out[name] = (stream_endpoint(params), {})
     return out
 
 
