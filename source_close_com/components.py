@@ -675,10 +675,13 @@ class ReplicaRetriever(Retriever):
         start = _parse_time(self.config.get("start_date") or "2013-01-01")
         self._configured_start = start
         self._warned = False
+        self._data_begins_lock = threading.Lock()
+        self._data_begins: Optional[List[Optional[datetime]]] = None  # [oldest value], once probed
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
-        yield from self.windows.read_records(records_schema, stream_slice)
         upper = self._sync_upper_bound(stream_slice)
+        if upper is not None or not self._before_the_data(records_schema, stream_slice):
+            yield from self.windows.read_records(records_schema, stream_slice)
         if upper is None:
             return
         since = self._replay_since()
@@ -690,6 +693,42 @@ class ReplicaRetriever(Retriever):
     @property
     def _cursor_field(self) -> str:
         return self.cursor.cursor_field.cursor_field_key
+
+    def _before_the_data(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice]) -> bool:
+        """Whether a window of a history sync (no saved position) ends before the stream's oldest record, so that
+        reading it would cost a request for nothing. A history sync without a start date cuts windows from 2013
+        on, and most accounts hold years of nothing before their first records.
+
+        The oldest record is asked once per sync: the first record of one read over the whole range (lists are
+        sorted ascending by the cursor, tasks by creation, which no update precedes), one request. An empty
+        stream then costs that one request."""
+        end = _parse_time((stream_slice or {}).get("end_time"))
+        if end is None or self.cursor is None or self._configured_start is None:
+            return False
+        position = getattr(self.cursor, "start", None)
+        if not isinstance(position, datetime) or position.replace(tzinfo=position.tzinfo or timezone.utc) > self._configured_start:
+            return False  # an incremental sync: its windows start at the saved position
+        with self._data_begins_lock:
+            if self._data_begins is None:
+                self._data_begins = [self._oldest_value(records_schema)]
+        oldest = self._data_begins[0]
+        return oldest is None or end < oldest
+
+    def _oldest_value(self, records_schema: Mapping[str, Any]) -> Optional[datetime]:
+        """The lowest cursor value (or creation time) of the first record of the whole range, or None if none."""
+        whole = StreamSlice(
+            partition={},
+            cursor_slice={
+                "start_time": self._configured_start.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
+                # Up to this retriever's creation: only the newest window ends later, and it is always read.
+                "end_time": self._created_at.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
+            },
+        )
+        for record in self.windows.read_records(records_schema, whole):  # one page: the generator stops here
+            values = [_parse_time(record.get(self._cursor_field)), _parse_time(record.get("date_created"))]
+            known = [v for v in values if v is not None]
+            return min(known) if known else self._configured_start
+        return None
 
     def _sync_upper_bound(self, stream_slice: Optional[StreamSlice]) -> Optional[str]:
         """The newest window's end, the sync's upper bound (None for every other window, or without a cursor)."""

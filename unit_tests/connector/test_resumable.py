@@ -150,7 +150,9 @@ class StateAudit:
         cursor = self.cursors[stream]
         stream_state = stream_position(stream_state)
         if cursor not in stream_state:
-            self.problems.append(f"{stream}: state without its cursor {cursor}: {stream_state}")
+            # A partitioned state before any partition is done promises nothing; any other must name its position.
+            if stream_state.get("states") or stream_state.get("state") or set(stream_state) - {"use_global_cursor", "lookback_window"}:
+                self.problems.append(f"{stream}: state without its cursor {cursor}: {stream_state}")
             return
         value = parse(stream_state[cursor])
         previous = self.last.get(stream)
@@ -328,9 +330,11 @@ def test_a_sync_that_gives_up_mid_stream_resumes_from_its_states(make_simulator,
     dropped = sim.stats()["totals"]["faults"].get("drop", 0)
 
     sim.configure(faults=[])
+    # Where each stream stopped; a stream stopped before its first position (a partitioned state with no
+    # partition done) starts over from the start date.
+    positions = {s.stream.stream_descriptor.name: stream_position(s.stream.stream_state.__dict__) for s in first.final_state}
     started_from = {
-        s.stream.stream_descriptor.name: parse(stream_position(s.stream.stream_state.__dict__)[cursors[s.stream.stream_descriptor.name]])
-        for s in first.final_state
+        name: parse(position.get(cursors[name]) or START_DATE) for name, position in positions.items()
     }
     audit.start_run()
     second = sync(config, catalog=catalog, state=first.final_state)
