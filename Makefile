@@ -24,7 +24,7 @@ clean:
 	rm -rf $(VENV) build *.egg-info
 
 # Benchmarks (bench/RESULTS.md has the figures). Each prints its own figures and ratios; none asserts a time.
-.PHONY: bench-simulator bench-throughput bench-cpu bench-scale bench-scale-skip bench-incremental bench-soak bench-soak-broken-bodies bench-pacing
+.PHONY: bench-simulator bench-throughput bench-cpu bench-scale bench-scale-skip bench-incremental bench-soak bench-soak-broken-bodies bench-pacing bench-literal-eval
 
 bench: bench-throughput bench-cpu bench-incremental bench-soak
 
@@ -51,6 +51,10 @@ bench-incremental: $(INSTALLED)
 # Close-style per-group windows under two groupings: wall time vs the bound the windows allow.
 bench-pacing: $(INSTALLED)
 	$(PY) -m bench.bench_pacing --scale medium --runs path:60,close:240
+
+# The literal_eval guard with and without answering names first, alternated in one invocation.
+bench-literal-eval: $(INSTALLED)
+	$(PY) -m bench.bench_literal_eval --rounds 3
 
 bench-soak: $(INSTALLED)
 	$(PY) -m bench.bench_soak

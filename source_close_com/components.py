@@ -53,26 +53,40 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 logger = logging.getLogger("airbyte")
 
 
+# CPython's AST constructor kept its recursion counter in interpreter-wide state until the fix of python/cpython#106905
+# (in 3.11.8 and 3.12.2): a thread switch in the middle of a parse (a garbage collection running a finaliser) let
+# another thread's parse move the counter, and ``ast.literal_eval`` failed at random with ``SystemError: AST
+# constructor recursion depth mismatch``. Where the fix is missing, every parse takes one lock.
+LITERAL_EVAL_NEEDS_LOCK = sys.implementation.name == "cpython" and (
+    sys.version_info < (3, 11, 8) or (3, 12) <= sys.version_info < (3, 12, 2)
+)
+
+
 def _guard_literal_eval() -> None:
     """The CDK runs every interpolated value through ``ast.literal_eval``, from all worker threads at once.
 
-    - On CPython 3.11 the AST constructor's recursion counter is shared state, and concurrent calls now and then
-      fail with ``SystemError: AST constructor recursion depth mismatch`` (python/cpython#106905), which fails a
-      stream at random. One lock around it costs nothing measurable next to the GIL the calls hold anyway.
+    - Where ``LITERAL_EVAL_NEEDS_LOCK`` says so, one lock around the parser keeps two threads from parsing at once
+      (a stream would otherwise fail at random); it costs nothing measurable next to the GIL the calls hold anyway.
     - Most values are plain words (every key and constant of the contacts search body, ``_order_by`` values...),
-      which are never literals: answering them without parsing halves the cost of building a request.
+      which are never literals: answering them without parsing saves about a tenth of a sync's CPU
+      (``bench/bench_literal_eval.py``, figures in bench/RESULTS.md).
     """
     if getattr(ast.literal_eval, "_close_guarded", False):
         return
     unguarded = ast.literal_eval
-    lock = threading.Lock() if sys.version_info < (3, 12) else contextlib.nullcontext()
+    parse = unguarded
+    if LITERAL_EVAL_NEEDS_LOCK:
+        lock = threading.Lock()
+
+        def parse(node_or_string: Any) -> Any:
+            with lock:
+                return unguarded(node_or_string)
 
     def literal_eval(node_or_string: Any) -> Any:
         # A name is never a literal (True/False/None are keywords, and keywords are a SyntaxError: slow path).
         if isinstance(node_or_string, str) and node_or_string.isidentifier() and not keyword.iskeyword(node_or_string):
             raise ValueError(f"malformed node or string: {node_or_string!r}")
-        with lock:
-            return unguarded(node_or_string)
+        return parse(node_or_string)
 
     literal_eval._close_guarded = True  # type: ignore[attr-defined]
     literal_eval.__wrapped__ = unguarded  # type: ignore[attr-defined]

@@ -16,9 +16,8 @@ import pytest
 import requests
 
 from source_close_com.components import ClosePacer
-from unit_tests.harness import configured_catalog, id_diff, sync
+from unit_tests.harness import NO_LIMIT, alongside, catalog_for, id_diff, sync
 
-NO_LIMIT = {"rps": None, "org_rps": None}
 STREAMS = [
     "users", "leads", "opportunities", "call_activities", "note_activities", "email_activities", "meeting_activities",
     "sms_activities", "lead_tasks", "incoming_email_tasks",
@@ -50,7 +49,7 @@ def paths_read(sim) -> int:
 def test_no_window_is_overrun_whatever_the_grouping(make_simulator, grouping):
     sim = make_simulator(**NO_LIMIT, **WINDOW, grouping=grouping)
     config = {k: v for k, v in sim.config(window_days=365).items() if k != "requests_per_second"}
-    catalog = configured_catalog(config, STREAMS)
+    catalog = catalog_for(config, STREAMS)
     sim.reset_stats()
     result = sync(config, catalog=catalog)
     assert_truth(sim, result, STREAMS)
@@ -64,23 +63,17 @@ def test_no_window_is_overrun_whatever_the_grouping(make_simulator, grouping):
 def test_a_grouping_change_during_a_read_is_followed(make_simulator):
     sim = make_simulator(**NO_LIMIT, **WINDOW, grouping="path")
     config = sim.config(window_days=365)
-    catalog = configured_catalog(config, STREAMS)
+    catalog = catalog_for(config, STREAMS)
     sim.reset_stats()
-    done = threading.Event()
 
-    def regroup():
+    def regroup(done: threading.Event):
         deadline = time.monotonic() + 60
         while not done.is_set() and sim.stats()["totals"]["requests"] < 25 and time.monotonic() < deadline:
             time.sleep(0.01)
         sim.configure(grouping={"activity/": "activity", "task/": "activity"})
 
-    changer = threading.Thread(target=regroup)
-    changer.start()
-    try:
+    with alongside(regroup, "regroup-during-the-read", join_s=10):
         result = sync(config, catalog=catalog)
-    finally:
-        done.set()
-        changer.join(10)
     assert_truth(sim, result, STREAMS)
     stats = sim.stats()
     assert stats["groups"].get("activity", {}).get("requests", 0) > 2 * 10, "the change came too late to prove anything"
