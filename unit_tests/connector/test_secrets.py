@@ -67,3 +67,19 @@ def test_the_key_never_appears_in_anything_the_connector_prints_even_with_debug_
 
     leaks = {name: [form for form, value in forms.items() if value in text] for name, text in texts.items()}
     assert not any(leaks.values()), f"the key was printed: {leaks}"
+
+
+def test_a_webhook_signature_key_is_not_replicated(make_simulator):
+    """Close may list a subscription with the secret that signs its payloads: the destination never gets it."""
+    sim = make_simulator(seed=7, scale="small", **NO_LIMIT)
+    listed = sim.add_listed("webhooks", {
+        "id": "whsub_5bUxgz6O1RFaqkBJNPZahT", "url": "https://hooks.example.com/close", "status": "active",
+        "events": [{"object_type": "lead", "action": "created"}], "verify_ssl": True,
+        "signature_key": "3c2dd0a8b1a64f30e4cb6d1f5ab8c29d7e9f2b4a6c8d0e1f3a5b7c9d1e3f5a7b",
+        "date_created": "2026-11-02T09:14:07.120000+00:00", "date_updated": "2026-11-02T09:14:07.120000+00:00",
+    })
+    result = sync(sim.config(), ["webhooks"])
+    rows = {r["id"]: r for r in result.records["webhooks"]}
+    assert listed["id"] in rows and rows[listed["id"]]["url"] == "https://hooks.example.com/close"
+    assert not [r for r in rows.values() if "signature_key" in r]
+    assert listed["signature_key"] not in output_text(result.output)
