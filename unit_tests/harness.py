@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
+from contextlib import contextmanager
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
@@ -19,6 +21,10 @@ from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, discover, read
 
 from source_close_com.run import CloseEntrypoint, SourceCloseCom
 from tools.catalog import configured_catalog as shared_configured_catalog
+
+
+# Simulator options for an account without rate limits (tests that pace set their own).
+NO_LIMIT = {"rps": None, "org_rps": None}
 
 
 def source(config: Optional[Mapping[str, Any]] = None, catalog=None, state=None) -> SourceCloseCom:
@@ -78,6 +84,50 @@ def configured_catalog(
     discovered = AirbyteCatalogSerializer.dump(run_discover(config).catalog.catalog)
     try:
         return ConfiguredAirbyteCatalogSerializer.load(shared_configured_catalog(discovered, sync_mode, streams))
+    except ValueError as error:
+        raise AssertionError(str(error)) from None
+
+
+@contextmanager
+def log_levels_restored():
+    """`--debug` (and the CDK test wrapper's discover, which always passes it) turns debug logging on for the
+    whole process, on the "airbyte" logger and those below it; put the levels back for the runs that follow."""
+    loggers = [logging.getLogger(name) for name in ["airbyte", *logging.root.manager.loggerDict] if name.startswith("airbyte")]
+    levels = [(logger, logger.level) for logger in loggers if isinstance(logger, logging.Logger)]
+    try:
+        yield
+    finally:
+        for logger, level in levels:
+            logger.setLevel(level)
+
+
+# API key -> the catalog discover printed for it (see `catalog_for`).
+_DISCOVERED: Dict[str, dict] = {}
+
+
+def discovered_catalog(config: Mapping[str, Any]) -> dict:
+    """The catalog discover prints for this config's key, discovered once per key in a test session.
+
+    A catalog depends on the account (its custom fields are columns) and on what the key may read; a simulated
+    account is made from its seed, and so is its key. A test that changes an account's custom fields discovers
+    with `run_discover`, which always asks."""
+    key = config["api_key"]
+    if key not in _DISCOVERED:
+        with log_levels_restored():
+            output = run_discover(config)
+        assert not output.errors, "discover failed: " + "; ".join(str(e.trace.error.message) for e in output.errors)
+        _DISCOVERED[key] = AirbyteCatalogSerializer.dump(output.catalog.catalog)
+    return _DISCOVERED[key]
+
+
+def catalog_for(
+    config: Mapping[str, Any],
+    streams: Optional[Iterable[str]] = None,
+    sync_mode: str = "full_refresh",
+) -> ConfiguredAirbyteCatalog:
+    """`configured_catalog`, from the catalog discovered once per key (`discovered_catalog`)."""
+    try:
+        return ConfiguredAirbyteCatalogSerializer.load(shared_configured_catalog(discovered_catalog(config), sync_mode, streams))
     except ValueError as error:
         raise AssertionError(str(error)) from None
 
@@ -170,6 +220,18 @@ def sync(
     catalog = catalog or configured_catalog(config, streams, sync_mode)
     output = run_read(config, catalog, state, expect_errors=expect_errors)
     return ReadResult.of(output)
+
+
+def sync_streams(
+    config: Mapping[str, Any],
+    streams: Optional[Sequence[str]] = None,
+    sync_mode: str = "full_refresh",
+    state: Optional[List[AirbyteStateMessage]] = None,
+    expect_errors: bool = False,
+) -> ReadResult:
+    """`sync`, with the catalog discovered once per key (`catalog_for`) instead of by a discover of its own."""
+    config = {"requests_per_second": 500, **config}
+    return sync(config, catalog=catalog_for(config, streams, sync_mode), state=state, expect_errors=expect_errors)
 
 
 def assert_ground_truth(sim, streams: Iterable[str], *results: "ReadResult", start_date: str = "2021-01-01") -> None:

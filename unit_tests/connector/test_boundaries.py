@@ -30,11 +30,11 @@ import yaml
 
 from airbyte_cdk.models import AirbyteStateMessageSerializer
 
-from unit_tests.connector.test_resumable import incremental, parse, reread_floor, subset  # noqa: F401 (fixture)
-from unit_tests.harness import id_diff, sync
+from unit_tests.harness import NO_LIMIT, id_diff, sync
+from unit_tests.helpers.catalogs import only
+from unit_tests.helpers.times import config_lookback_days, parse, reread_floor
 
 MANIFEST = Path(__file__).resolve().parents[2] / "source_close_com" / "manifest.yaml"
-NO_LIMIT = {"rps": None, "org_rps": None}
 ACTIVITY_KINDS = {
     "created_activities": "created", "note_activities": "note", "email_thread_activities": "emailthread",
     "email_activities": "email", "sms_activities": "sms", "call_activities": "call",
@@ -215,7 +215,7 @@ def test_records_at_the_saved_state_in_every_format_arrive_in_the_next_sync(make
             assert emitted[rid][field] == "edited at the state", f"{stream}: {rid} arrived without its edit"
         # Re-reads stay within the documented overlap of the state.
         changed = after[stream] | set(versions[stream])
-        floor = reread_floor(stream, cursors[stream], saved[stream], config)
+        floor = reread_floor(stream, cursors[stream], saved[stream], config_lookback_days(config))
         older = [rid for rid, r in emitted.items() if rid not in changed and parse(r[cursors[stream]]) < floor]
         assert not older, f"{stream}: re-read {len(older)} records older than {floor}: {older[:3]}"
     assert set(gone) <= {r["object_id"] for r in second.records["deleted_records"]}, "deletions at the state were lost"
@@ -278,7 +278,7 @@ def test_changes_written_during_a_sync_arrive_in_it_or_the_next(make_simulator, 
         ("deleted_records", {"action": "delete", "object_type": "opportunity", "count": 1}),
     ]
     streams = {stream for stream, _ in changes} | {"events"}
-    catalog, cursors = subset(incremental[0], streams), {s: c for s, c in incremental[1].items() if s in streams}
+    catalog, cursors = only(incremental[0], streams), {s: c for s, c in incremental[1].items() if s in streams}
     written: List[tuple] = []  # (stream, id, date_updated written)
     stop = threading.Event()
 
@@ -351,7 +351,7 @@ def test_an_edit_between_two_pages_of_a_window_hides_no_other_record(make_simula
         "email_activities": ("activity/email/", {"action": "delete", "object_type": "activity"}),
         "lead_tasks": ("task/", {"action": "update", "object_type": "task"}),
     }
-    catalog, cursors = subset(incremental[0], cases), {s: incremental[1][s] for s in cases}
+    catalog, cursors = only(incremental[0], cases), {s: incremental[1][s] for s in cases}
     first_ids = {}
     for stream in cases:
         rows = [r for r in sim.truth(stream) if parse(r[cursors[stream]]) >= parse("2021-01-01")]
@@ -398,7 +398,7 @@ def test_deep_windows_with_hundreds_of_rows_at_their_first_instant_lose_nothing(
     start_date = (anchor - timedelta(days=2)).strftime("%Y-%m-%d")
     config = sim.config(start_date=start_date, window_days=1)
     streams = ["email_activities", "created_activities", "leads", "contacts", "opportunities", "lead_tasks"]
-    catalog, cursors = subset(incremental[0], streams), {s: incremental[1][s] for s in streams}
+    catalog, cursors = only(incremental[0], streams), {s: incremental[1][s] for s in streams}
     home = sorted(r["id"] for r in sim.truth("leads"))[0]  # children of one lead leave the leads' clusters alone
 
     mutate_at(sim, anchor, {"action": "create", "object_type": "activity", "subtype": "email", "count": 400})
@@ -464,7 +464,7 @@ def test_a_cluster_no_page_walk_can_cross_fails_the_sync_instead_of_truncating(m
     clusters = Counter(r["date_created"] for r in sim.truth("email_activities"))
     instant, size = clusters.most_common(1)[0]
     assert size > 100, f"the largest cluster holds {size} emails, one page: the test proves nothing"
-    result = sync(config, catalog=subset(incremental[0], ["email_activities"]), expect_errors=True)
+    result = sync(config, catalog=only(incremental[0], ["email_activities"]), expect_errors=True)
     errors = [m.trace.error for m in result.output.errors]
     assert errors, "the sync reported success without the emails past the cluster"
     assert any("maximum skip" in e.message and "more records share one timestamp than that offset" in e.message for e in errors), [e.message for e in errors]

@@ -139,22 +139,6 @@ def test_shared_fields_are_read_once_per_discover_though_four_streams_use_them(m
         assert set(custom_columns(schemas[stream])) == {f"custom.{d['id']}" for d in definitions(sim, obj)}
 
 
-def test_a_key_that_may_not_read_definitions_keeps_the_static_schema(make_simulator):
-    sim = make_simulator(seed=7, scale="small", rps=None, org_rps=None, restricted_keys=True)
-    config = sim.config(api_key=sim.restricted_key)
-    output = run_discover(config)
-    schemas = {s.name: s.json_schema for s in output.catalog.catalog.streams}
-    warnings = [m.log.message for m in output.logs if m.log.level.value == "WARN"]
-    for stream in CUSTOM_FIELD_STREAMS:
-        assert not custom_columns(schemas[stream]), stream
-        assert "id" in schemas[stream]["properties"]
-        assert any(f"'{stream}'" in w and "custom field" in w for w in warnings), stream
-    # and the records still sync, custom values included
-    read = sync(config, ["leads"], sync_mode="full_refresh")
-    assert len(read.ids("leads")) == len(sim.truth("leads"))
-    assert any(k.startswith("custom.") for r in read.records["leads"] for k in r)
-
-
 def test_custom_activity_instances_and_deleted_records_follow_the_truth(make_simulator):
     sim = make_simulator(seed=7, scale="small", rps=None, org_rps=None)
     streams = ["custom_activity_instances", "deleted_records"]

@@ -19,13 +19,12 @@ the requester's read timeout (120 s in the manifest) to provoke client timeouts 
 from __future__ import annotations
 
 import copy
-import logging
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import pytest
 import yaml
@@ -35,12 +34,12 @@ from airbyte_cdk.sources.declarative.concurrent_declarative_source import Concur
 from airbyte_cdk.test import entrypoint_wrapper
 
 import source_close_com.run  # noqa: F401  (registers the manifest's custom components module)
-from unit_tests.harness import ReadResult, assert_ground_truth, configured_catalog
+from unit_tests.harness import NO_LIMIT, ReadResult, assert_ground_truth, catalog_for
+from unit_tests.helpers.times import parse
 
 START = "2021-01-01"
 MANIFEST_PATH = Path(source_close_com.run.__file__).with_name("manifest.yaml")
 MANIFEST = yaml.load(MANIFEST_PATH.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-NO_LIMIT = {"rps": None, "org_rps": None}
 
 # A few streams that between them use the main ways the connector pages: offset pages (users, activities,
 # opportunities), the lead query (leads), the contact search cursor (contacts), task windows (lead_tasks).
@@ -78,12 +77,7 @@ def manifest(read_timeout: Optional[float] = None) -> dict:
 def catalog(simulator) -> ConfiguredAirbyteCatalog:
     """Every stream, incremental where supported. Every simulator here has the same organisation (seed 7,
     small), so one discover serves them all."""
-    airbyte_logger = logging.getLogger("airbyte")
-    level = airbyte_logger.level
-    try:
-        return configured_catalog(simulator.config(), None, "incremental")
-    finally:
-        airbyte_logger.setLevel(level)  # the test wrapper's discover leaves debug logging on for later reads
+    return catalog_for(simulator.config(), None, "incremental")
 
 
 def read(
@@ -283,11 +277,6 @@ def test_every_fault_together_on_every_stream_loses_nothing(make_simulator, cata
 # ----------------------------------------------------------------------- an outage past the retry budget
 
 CURSOR = {"leads": "date_updated", "call_activities": "date_created", "note_activities": "date_created"}
-
-
-def parse(value: str) -> datetime:
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def test_an_outage_past_the_retry_budget_fails_transiently_after_saving_what_was_complete(make_simulator, catalog):

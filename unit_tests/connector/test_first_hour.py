@@ -1,9 +1,11 @@
 """A new user's first hour: the README's commands, and every mistake they may make answered in one sentence.
 
 Commands run through `source-close-com`'s own entry point (`source_close_com.run:run`), in-process with what the
-process prints captured at the file descriptors and its exit code kept, or as a real process where the test is
-about the command line itself (the README's commands). Each bad input must give one config error naming the file,
-setting or stream and what to do, no stack trace on standard output, and exit code 1.
+process prints captured at the file descriptors and its exit code kept (`unit_tests/helpers/console.py`), or as a
+real process where the test is about the command line itself (the README's commands). Each bad input file must
+give one config error naming the file or stream and what to do, no stack trace on standard output, and exit
+code 1. Settings that break the spec, and keys Close rejects or restricts, have files of their own
+(test_spec_errors, test_rejected_key, test_restricted_key).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import List
 
@@ -22,94 +23,22 @@ import yaml
 
 from airbyte_cdk.models import (
     AirbyteMessage,
-    AirbyteMessageSerializer,
     AirbyteStateMessageSerializer,
     ConfiguredAirbyteCatalogSerializer,
-    FailureType,
-    Level,
     Status,
     TraceType,
     Type,
 )
 
 from source_close_com.run import CloseEntrypoint, ReadProgress, SourceCloseCom
-from source_close_com.run import run as console_script
 from tools import catalog as catalog_tool
 from tools import demo
 from tools import state as state_tool
-from unit_tests.harness import configured_catalog
+from unit_tests.harness import NO_LIMIT, catalog_for
+from unit_tests.helpers.console import catalog_file, invoke, write
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = yaml.safe_load((ROOT / "source_close_com" / "manifest.yaml").read_text())
-NO_LIMIT = {"rps": None, "org_rps": None}
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def messages(self) -> List[AirbyteMessage]:
-        found = []
-        for line in self.out.splitlines():
-            if line.startswith("{"):
-                try:
-                    found.append(AirbyteMessageSerializer.load(json.loads(line)))
-                except Exception:
-                    continue
-        return found
-
-    @property
-    def errors(self):
-        return [m.trace.error for m in self.messages if m.type == Type.TRACE and m.trace.type == TraceType.ERROR]
-
-    def warnings(self) -> List[str]:
-        return [m.log.message for m in self.messages if m.type == Type.LOG and m.log.level == Level.WARN]
-
-    def logs(self) -> List[str]:
-        return [m.log.message for m in self.messages if m.type == Type.LOG]
-
-    def records(self, stream: str) -> List[dict]:
-        return [m.record.data for m in self.messages if m.type == Type.RECORD and m.record.stream == stream]
-
-    @property
-    def status(self):
-        statuses = [m.connectionStatus for m in self.messages if m.type == Type.CONNECTION_STATUS]
-        assert len(statuses) == 1, self.out[-2000:]
-        return statuses[0]
-
-    def only_error(self) -> str:
-        """The one config error of a run that failed for a person to fix, as the platform would show it."""
-        assert self.code == 1, f"exit code {self.code}: {self.out[-2000:]}{self.err[-2000:]}"
-        assert len(self.errors) == 1, [e.message for e in self.errors]
-        error = self.errors[0]
-        assert error.failure_type == FailureType.config_error, error
-        assert "Traceback" not in self.out, self.out[-2000:]
-        return error.message
-
-
-def invoke(capfd, *args: str) -> Run:
-    capfd.readouterr()
-    code = 0
-    try:
-        console_script(list(args))
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    out, err = capfd.readouterr()
-    return Run(code, out, err)
-
-
-def write(folder: Path, name: str, content) -> str:
-    path = folder / name
-    path.write_text(content if isinstance(content, str) else json.dumps(content))
-    return str(path)
-
-
-def catalog_file(folder: Path, config, streams, mode="incremental") -> str:
-    chosen = configured_catalog(config, streams, mode)
-    return write(folder, "configured_catalog.json", ConfiguredAirbyteCatalogSerializer.dump(chosen))
 
 
 def state_entry(stream: str, **state) -> dict:
@@ -159,7 +88,7 @@ def test_discover_output_given_as_catalog_says_how_to_make_a_configured_one(simu
 
 def test_a_misspelled_stream_in_the_catalog_fails_naming_it_before_any_request(make_simulator, capfd, tmp_path):
     sim = make_simulator(**NO_LIMIT)
-    entries = ConfiguredAirbyteCatalogSerializer.dump(configured_catalog(sim.config(), ["leads", "users"]))
+    entries = ConfiguredAirbyteCatalogSerializer.dump(catalog_for(sim.config(), ["leads", "users"]))
     entries["streams"][0]["stream"]["name"] = "leadz"
     sim.reset_stats()
     run = invoke(capfd, "read", "--config", write(tmp_path, "c.json", sim.config()), "--catalog", write(tmp_path, "cat.json", entries))
@@ -218,82 +147,6 @@ def test_a_future_state_is_warned_about_only_for_the_streams_the_read_selects(le
     assert run.code == 0 and not run.errors, [e.message for e in run.errors]
     future = [w for w in run.warnings() + run.err.splitlines() if "is later than now" in w]
     assert len(future) == 1 and "Stream 'leads'" in future[0], future
-
-
-# ---------------------------------------------------------------------------------------------------- the key
-
-
-def test_an_empty_api_key_is_required_not_sent(make_simulator, capfd, tmp_path):
-    sim = make_simulator(**NO_LIMIT)
-    run = invoke(capfd, "check", "--config", write(tmp_path, "c.json", sim.config(api_key="")))
-    assert run.status.status == Status.FAILED
-    assert run.status.message.startswith("The 'api_key' setting is empty: paste your Close API key"), run.status.message
-    assert sim.stats()["totals"]["requests"] == 0
-
-
-def test_a_key_with_spaces_around_it_gets_the_hint_and_is_never_shown(make_simulator, capfd, tmp_path):
-    sim = make_simulator(**NO_LIMIT)
-    config = write(tmp_path, "c.json", sim.config(api_key=f" {sim.api_key}\n"))
-    catalog = catalog_file(tmp_path, sim.config(), ["users"])
-    sim.reset_stats()
-    check = invoke(capfd, "check", "--config", config)
-    assert check.status.status == Status.FAILED
-    assert "starts or ends with a space or line break" in check.status.message, check.status.message
-    read = invoke(capfd, "read", "--config", config, "--catalog", catalog)
-    assert "starts or ends with a space" in read.only_error()
-    assert sim.api_key not in check.out + check.err + read.out + read.err
-    assert sim.stats()["totals"]["requests"] == 0
-
-
-def test_check_probes_contacts_where_they_are_read(make_simulator, capfd, tmp_path):
-    """Contacts are read from Advanced Filtering: a key refused there must be reported, whatever contact/ says."""
-    sim = make_simulator(**NO_LIMIT, restricted_keys={"api_nosearch000000000000": ["data/search/"]})
-    run = invoke(capfd, "check", "--config", write(tmp_path, "c.json", sim.config(api_key="api_nosearch000000000000")))
-    assert run.status.status == Status.SUCCEEDED
-    assert run.status.message.split("may not read: ")[1].split(" (403")[0] == "contacts", run.status.message
-
-
-def test_check_fails_a_key_that_can_read_nothing_but_who_it_is(make_simulator, capfd, tmp_path):
-    source = SourceCloseCom()
-    prefixes = sorted({path.split("/")[0] + "/" for path in source.stream_endpoints().values()})
-    key = "api_onlyme0000000000000000"
-    sim = make_simulator(**NO_LIMIT, restricted_keys={key: prefixes})
-    run = invoke(capfd, "check", "--config", write(tmp_path, "c.json", sim.config(api_key=key)))
-    assert run.status.status == Status.FAILED
-    assert "may not read any of the data the connector syncs" in run.status.message, run.status.message
-    assert [e.failure_type for e in run.errors] == [FailureType.config_error]
-
-
-# ---------------------------------------------------------------------------------------------------- warnings
-
-
-@pytest.mark.parametrize("stream, fields_of", [("leads", "lead"), ("contacts", "contact")])
-def test_a_key_refused_custom_field_definitions_still_syncs_every_record_with_one_honest_warning(
-    make_simulator, capfd, tmp_path, stream, fields_of
-):
-    """Leads page the lead list, contacts Advanced Filtering: either way the 403 is on the definitions only."""
-    key = "api_nofields00000000000000"
-    sim = make_simulator(**NO_LIMIT, restricted_keys={key: ["custom_field/"]})
-    config = sim.config(api_key=key, requests_per_second=500)
-    run = invoke(capfd, "read", "--config", write(tmp_path, "c.json", config), "--catalog", catalog_file(tmp_path, sim.config(), [stream]))
-    assert run.code == 0 and not run.errors
-    expected = [r["id"] for r in sim.truth(stream, start_date="2021-01-01") if r["date_updated"] >= "2021-01-01"]
-    assert sorted(r["id"] for r in run.records(stream)) == sorted(expected)
-    about_stream = [w for w in run.warnings() if f"'{stream}'" in w]
-    assert len(about_stream) == 1, about_stream
-    assert "is synced in full" in about_stream[0] and f"custom_field/{fields_of}/" in about_stream[0], about_stream
-    assert not [line for line in run.logs() if "skipped" in line.lower()], [line for line in run.logs() if "kipped" in line]
-
-
-def test_a_forbidden_stream_is_warned_about_once_however_many_windows_meet_the_403(make_simulator, capfd, tmp_path):
-    sim = make_simulator(**NO_LIMIT, restricted_keys=True)
-    config = sim.config(api_key=sim.restricted_key, requests_per_second=500)
-    run = invoke(capfd, "read", "--config", write(tmp_path, "c.json", config), "--catalog", catalog_file(tmp_path, sim.config(), ["events"]))
-    assert run.code == 0 and not run.errors
-    refused = sim.stats()["paths"]["event/"]["status"].get("403", 0)
-    assert refused > 20, f"events are read in daily windows: expected one 403 per window, got {refused}"
-    about_403 = [line for line in run.logs() if "403" in line]
-    assert len(about_403) == 1 and "Stream 'events' is skipped" in about_403[0], about_403
 
 
 # ------------------------------------------------------------------------------------------------- start date

@@ -8,6 +8,7 @@ import pytest
 
 from close_simulator.testing import Simulator
 from unit_tests.harness import id_diff, sync
+from unit_tests.helpers.times import parse, reread_floor
 
 ACTIVITY_STREAMS = [
     "created_activities", "note_activities", "email_thread_activities", "email_activities", "sms_activities",
@@ -22,13 +23,6 @@ WINDOWED_STREAMS = ["leads", "contacts", "opportunities", *ACTIVITY_STREAMS, *TA
 CURSOR = {name: "date_created" for name in ACTIVITY_STREAMS} | {
     name: "date_updated" for name in ["leads", "contacts", "opportunities", "events", *TASK_STREAMS]
 }
-
-
-def parse(value: str) -> datetime:
-    if len(value) == 10:
-        value += "T00:00:00"
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def state_value(result, stream: str) -> datetime:
@@ -74,16 +68,15 @@ def test_second_sync_yields_every_change(mutated_pair):
 
 def test_second_sync_rereads_only_the_documented_overlap(mutated_pair):
     _, first, second, changed = mutated_pair
-    lookback = timedelta(days=1)
     for stream in WINDOWED_STREAMS:
         saved = state_value(first, stream)
         changed_ids = {r["id"] for r in changed.get(stream, [])}
-        overlap = lookback if stream in ACTIVITY_STREAMS else timedelta(minutes=1)  # lead query: minute precision
+        floor = reread_floor(stream, CURSOR[stream], saved)
         for record in second.records[stream]:
             if record["id"] in changed_ids:
                 continue
-            assert parse(record[CURSOR[stream]]) >= saved - overlap, (
-                f"{stream} re-read {record['id']} ({record[CURSOR[stream]]}), older than state {saved} minus {overlap}"
+            assert parse(record[CURSOR[stream]]) >= floor, (
+                f"{stream} re-read {record['id']} ({record[CURSOR[stream]]}), older than {floor} (state {saved})"
             )
 
 

@@ -16,9 +16,8 @@ import pytest
 import requests
 
 from source_close_com.components import ClosePacer
-from unit_tests.harness import configured_catalog, id_diff, sync
+from unit_tests.harness import NO_LIMIT, configured_catalog, id_diff, sync
 
-NO_LIMIT = {"rps": None, "org_rps": None}
 STREAMS = [
     "users", "leads", "opportunities", "call_activities", "note_activities", "email_activities", "meeting_activities",
     "sms_activities", "lead_tasks", "incoming_email_tasks",

@@ -24,13 +24,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
-import pytest
+from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer, Type
 
-from airbyte_cdk.models import ConfiguredAirbyteCatalog, ConfiguredAirbyteCatalogSerializer, Type
-
-from unit_tests.harness import configured_catalog, id_diff, stream_position, sync
+from unit_tests.harness import id_diff, stream_position, sync
+from unit_tests.helpers.times import config_lookback_days, parse, reread_floor
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTOR = Path(sys.executable).with_name("source-close-com")
@@ -40,58 +39,6 @@ WINDOW_DAYS = 60  # about 36 windows per stream between the start date and today
 RETENTION = timedelta(days=30)
 RETENTION_EDGE = timedelta(minutes=10)
 RETENTION_STREAMS = {"events", "deleted_records"}
-EXPECTED_INCREMENTAL = {
-    "leads", "contacts", "opportunities", "events", "deleted_records",
-    "created_activities", "note_activities", "email_thread_activities", "email_activities", "sms_activities",
-    "call_activities", "meeting_activities", "lead_status_change_activities",
-    "opportunity_status_change_activities", "task_completed_activities", "custom_activity_instances",
-    "lead_tasks", "incoming_email_tasks", "email_followup_tasks", "missed_call_tasks",
-    "answered_detached_call_tasks", "voicemail_tasks", "opportunity_due_tasks", "incoming_sms_tasks",
-    "whatsapp_message_activities", "form_submission_activities", "lead_merge_activities", "custom_objects",
-}
-
-
-# ------------------------------------------------------------------------------------------------ helpers
-
-
-def parse(value: str) -> datetime:
-    """Any Close timestamp (tz-aware, naive = UTC, date-only, with or without fraction) as an aware datetime."""
-    if len(value) == 10:
-        value += "T00:00:00"
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def incremental_catalog(config) -> Tuple[ConfiguredAirbyteCatalog, Dict[str, str]]:
-    """Every stream the catalog offers in incremental mode, configured so, and each one's cursor field."""
-    chosen = [s for s in configured_catalog(config, None, "incremental").streams if s.sync_mode.value == "incremental"]
-    cursors = {s.stream.name: s.cursor_field[0] for s in chosen}
-    assert set(cursors) == EXPECTED_INCREMENTAL, f"incremental streams changed: {sorted(cursors)}"
-    return ConfiguredAirbyteCatalog(streams=chosen), cursors
-
-
-def subset(catalog: ConfiguredAirbyteCatalog, names) -> ConfiguredAirbyteCatalog:
-    names = set(names)
-    return ConfiguredAirbyteCatalog(streams=[s for s in catalog.streams if s.stream.name in names])
-
-
-@pytest.fixture(scope="module")
-def incremental(simulator):
-    """(configured catalog, cursor per stream) of the incremental streams, discovered once per module."""
-    return incremental_catalog(simulator.config())
-
-
-def reread_floor(stream: str, cursor: str, state: datetime, config) -> datetime:
-    """The oldest cursor value a sync starting from `state` may read again (the documented overlap)."""
-    if cursor == "date_created":  # activities: the lookback window
-        return state - timedelta(days=config.get("lookback_window_days", 1))
-    if stream in ("events", "deleted_records"):  # events are consolidated and logged late: 10 minutes again
-        return state - timedelta(minutes=10)
-    if stream == "leads":  # Close's lead query compares minutes
-        return state.replace(second=0, microsecond=0)
-    return state  # `__gte` / `on_or_after`: the records equal to the state
-
-
 @dataclass
 class Truth:
     """What the runs together must yield: `must` ids are required, ids outside `may` are errors."""
@@ -275,7 +222,7 @@ def test_killed_syncs_resume_from_their_last_state_and_lose_nothing(make_simulat
     resumed = set()
     for number, (run, started_from) in enumerate(zip(runs[1:], inputs[1:]), start=2):
         for stream, state in started_from.items():
-            floor = reread_floor(stream, cursors[stream], state, config)
+            floor = reread_floor(stream, cursors[stream], state, config_lookback_days(config))
             older = [r["id"] for r in run.records[stream] if parse(r[cursors[stream]]) < floor]
             assert not older, f"run {number} re-read {len(older)} {stream} records older than {floor}: {older[:3]}"
             skippable = sum(1 for c, _ in truth.rows[stream] if c < floor)
@@ -344,7 +291,7 @@ def test_a_sync_that_gives_up_mid_stream_resumes_from_its_states(make_simulator,
 
     part_way = []
     for stream, state in started_from.items():
-        floor = reread_floor(stream, cursors[stream], state, config)
+        floor = reread_floor(stream, cursors[stream], state, config_lookback_days(config))
         older = [r["id"] for r in second.records[stream] if parse(r[cursors[stream]]) < floor]
         assert not older, f"the second sync re-read {len(older)} {stream} records older than {floor}: {older[:3]}"
         rows = truth.rows[stream]

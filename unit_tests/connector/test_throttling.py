@@ -6,13 +6,8 @@ once per throttle episode, how long the key was held up and what Close said.
 
 from __future__ import annotations
 
-import logging
+from unit_tests.harness import NO_LIMIT, assert_ground_truth, configured_catalog, sync
 
-import pytest
-
-from unit_tests.harness import assert_ground_truth, configured_catalog, sync
-
-NO_LIMIT = {"rps": None, "org_rps": None}
 START = "2021-01-01"
 
 # Streams that between them page by offset, by keyset on activities and opportunities, by the lead query, by the

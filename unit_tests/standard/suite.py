@@ -40,6 +40,7 @@ from airbyte_cdk.test import entrypoint_wrapper
 from airbyte_cdk.test.standard_tests import DeclarativeSourceTestSuite
 
 from unit_tests.harness import stream_position
+from unit_tests.helpers.times import DEFAULT_LOOKBACK_DAYS, parse, reread_floor
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "source_close_com"
@@ -56,12 +57,8 @@ SUITE_TEST_COMMANDS = {
     "test_fail_read_with_bad_catalog": "read",
 }
 
-# How far before its saved cursor an incremental stream may re-read, as docs/close-com.md says: activities re-read
-# lookback_window_days (1 in sample_files/config.json), the event log 10 minutes, and Close compares the lead
-# query's dates at minute precision.
-LOOKBACK = timedelta(days=1)
-ACTIVITY_CURSOR = "date_created"
-EVENT_STREAMS = {"events", "deleted_records"}
+# The activities' lookback of sample_files/config.json (lookback_window_days, the connector's default of 1).
+LOOKBACK = timedelta(days=DEFAULT_LOOKBACK_DAYS)
 EVENT_RETENTION = timedelta(days=30)
 
 
@@ -74,13 +71,6 @@ def with_simulator(value: Any, simulator: Any) -> Any:
     if isinstance(value, str):
         return value.replace(PLACEHOLDER_URL, simulator.url).replace(PLACEHOLDER_KEY, simulator.api_key)
     return value
-
-
-def parse_time(value: str) -> datetime:
-    if len(value) == 10:
-        value += "T00:00:00"
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 class CloseComSuiteBase(DeclarativeSourceTestSuite):
@@ -189,19 +179,16 @@ class IncrementalRead:
         configured = next(c for c in self.catalog.streams if c.stream.name == stream)
         return configured.cursor_field[0]
 
-    def overlap(self, stream: str) -> timedelta:
-        if self.cursor_field(stream) == ACTIVITY_CURSOR:
-            return LOOKBACK
-        if stream in ("events", "deleted_records"):
-            return timedelta(minutes=10)
-        return timedelta(minutes=1)
+    def reread_floor(self, stream: str, state: datetime) -> datetime:
+        """The oldest cursor value a read starting from ``state`` may return again (the overlap rule)."""
+        return reread_floor(stream, self.cursor_field(stream), state, LOOKBACK.days)
 
     def records(self, stream: str) -> List[dict]:
         return self._records.get(stream, [])
 
     def cursors(self, stream: str) -> List[datetime]:
         field = self.cursor_field(stream)
-        return [parse_time(s[field]) for s in self._states.get(stream, []) if field in s]
+        return [parse(s[field]) for s in self._states.get(stream, []) if field in s]
 
     def final_cursor(self, stream: str) -> datetime:
         cursors = self.cursors(stream)

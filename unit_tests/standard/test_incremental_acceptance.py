@@ -22,14 +22,13 @@ import yaml
 
 from airbyte_cdk.test import entrypoint_wrapper
 from close_simulator.testing import SimulatorProcess
+from unit_tests.helpers.times import EVENT_LOG_STREAMS, parse
 from unit_tests.standard.suite import (
     EVENT_RETENTION,
-    EVENT_STREAMS,
     LOOKBACK,
     ROOT,
     CloseComSuiteBase as Suite,
     IncrementalRead,
-    parse_time,
     with_simulator,
 )
 
@@ -54,19 +53,19 @@ def test_read_from_the_saved_state(live_simulator: SimulatorProcess, saved_state
         assert result.records(stream), f"{stream}: the read returned no record"
     for stream, stream_state in cursors.items():
         field = result.cursor_field(stream)
-        saved_at = parse_time(stream_state[field])
+        saved_at = parse(stream_state[field])
         floor = saved_at
-        if stream in EVENT_STREAMS:  # Close keeps its event log for 30 days
+        if stream in EVENT_LOG_STREAMS:  # Close keeps its event log for 30 days
             floor = max(saved_at, result.started - EVENT_RETENTION + timedelta(hours=1))
-        expected = {r["id"] for r in live_simulator.truth(stream) if parse_time(r[field]) >= floor}
+        expected = {r["id"] for r in live_simulator.truth(stream) if parse(r[field]) >= floor}
         emitted = result.records(stream)
         assert expected, f"{stream}: the simulator has no record after {floor}: the test proves nothing"
         missing = expected - {r["id"] for r in emitted}
         assert not missing, f"{stream}: {len(missing)} records changed after the saved state were not read: {sorted(missing)[:5]}"
-        lower = saved_at - result.overlap(stream)
-        if stream in EVENT_STREAMS:
-            lower = max(lower, result.started - EVENT_RETENTION - result.overlap(stream))
-        stale = [r["id"] for r in emitted if parse_time(r[field]) < lower]
+        lower = result.reread_floor(stream, saved_at)
+        if stream in EVENT_LOG_STREAMS:
+            lower = max(lower, result.reread_floor(stream, result.started - EVENT_RETENTION))
+        stale = [r["id"] for r in emitted if parse(r[field]) < lower]
         assert not stale, f"{stream}: {len(stale)} records older than the saved state minus the overlap: {stale[:5]}"
         assert saved_at <= result.final_cursor(stream) <= result.ended, (
             f"{stream}: state {result.final_cursor(stream)} is not between the saved {saved_at} and the read's end"
@@ -79,8 +78,8 @@ def test_two_sequential_reads(live_simulator: SimulatorProcess, saved_state_read
     for stream in first.incremental_streams:
         field = first.cursor_field(stream)
         before = first.final_cursor(stream)
-        lower = before - second.overlap(stream)
-        stale = [r["id"] for r in second.records(stream) if parse_time(r[field]) < lower]
+        lower = second.reread_floor(stream, before)
+        stale = [r["id"] for r in second.records(stream) if parse(r[field]) < lower]
         assert not stale, f"{stream}: the second read re-read {len(stale)} records older than {lower}: {stale[:5]}"
         assert len(second.records(stream)) < len(first.records(stream)) or len(first.records(stream)) <= 5, (
             f"{stream}: the second read returned {len(second.records(stream))} records, the first "
@@ -108,7 +107,7 @@ def test_read_from_a_future_state() -> None:
             assert first.final_cursor(stream) <= first.ended, (
                 f"{stream}: the read kept the future state {first.final_cursor(stream)} (read ended {first.ended})"
             )
-            old = [r["id"] for r in first.records(stream) if parse_time(r[field]) < recent]
+            old = [r["id"] for r in first.records(stream) if parse(r[field]) < recent]
             assert not old, f"{stream}: a future state made the read return {len(old)} records older than {recent}"
 
         changed = {

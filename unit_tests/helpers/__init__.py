@@ -1,0 +1,8 @@
+"""Helpers the test modules share, one module per topic (``unit_tests/harness.py`` runs the connector itself).
+
+* ``times``: Close's timestamps as datetimes, and how far before its state a sync may read again;
+* ``catalogs``: the incremental catalog and catalogs of a few streams;
+* ``console``: ``source-close-com`` run in-process with what it prints captured, and what it printed;
+* ``pages``: ``requests.Response`` objects shaped like Close's list pages, for the paginators;
+* ``background``: slow set-ups (virtualenvs) started when the session starts, at low priority.
+"""
