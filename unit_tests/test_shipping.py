@@ -13,7 +13,6 @@ import ast
 import fnmatch
 import json
 import re
-import shutil
 import subprocess
 import sys
 import uuid
@@ -24,6 +23,15 @@ from typing import Any, Dict, Iterator, List, Tuple
 import jsonschema
 import pytest
 import yaml
+
+from unit_tests.helpers import background
+from unit_tests.helpers.dockerfile import (
+    dockerfile_copies,
+    dockerfile_entrypoint,
+    dockerfile_from,
+    dockerfile_pairs,
+    dockerfile_values,
+)
 
 try:
     import tomllib
@@ -76,61 +84,6 @@ def docs_text() -> str:
 def squeeze(text: str) -> str:
     """Whitespace-insensitive form of a text, for finding messages that a page wraps."""
     return " ".join(text.split())
-
-
-def dockerfile_instructions() -> List[Tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
-    instructions: List[Tuple[str, str]] = []
-    pending = ""
-    for raw in DOCKERFILE.read_text().splitlines():
-        line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
-            continue
-        if line.startswith("#"):  # a comment inside a continued instruction
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        pending += line
-        keyword, _, arguments = pending.partition(" ")
-        instructions.append((keyword.upper(), arguments.strip()))
-        pending = ""
-    assert not pending, "the Dockerfile ends inside a continued instruction"
-    return instructions
-
-
-def dockerfile_values(keyword: str) -> List[str]:
-    return [arguments for name, arguments in dockerfile_instructions() if name == keyword]
-
-
-def dockerfile_from() -> str:
-    froms = dockerfile_values("FROM")
-    assert len(froms) == 1, f"expected a single-stage build, found FROM {froms}"
-    return froms[0].split()[0]
-
-
-def dockerfile_pairs(instruction: str) -> Dict[str, str]:
-    """The ``key=value`` pairs of every ENV or LABEL line (values may be quoted)."""
-    pairs: Dict[str, str] = {}
-    for arguments in dockerfile_values(instruction):
-        for key, value in re.findall(r'([\w.-]+)=("[^"]*"|\S+)', arguments):
-            pairs[key] = value.strip('"')
-    return pairs
-
-
-def dockerfile_entrypoint() -> List[str]:
-    entrypoints = dockerfile_values("ENTRYPOINT")
-    assert entrypoints, "the Dockerfile has no ENTRYPOINT"
-    return json.loads(entrypoints[-1])
-
-
-def dockerfile_copies() -> List[Tuple[List[str], str]]:
-    """(sources, destination) of every COPY, flags such as --chown dropped."""
-    copies = []
-    for arguments in dockerfile_values("COPY"):
-        words = [word for word in arguments.split() if not word.startswith("--")]
-        copies.append((words[:-1], words[-1]))
-    return copies
 
 
 def dockerignore_patterns() -> List[str]:
@@ -270,30 +223,14 @@ def test_dockerignore_keeps_the_build_context_to_the_package() -> None:
 
 
 def test_docker_build_steps_produce_a_working_connector(tmp_path: Path) -> None:
-    """Replays the Dockerfile's COPY and `pip install .` in a clean virtualenv, then runs the entrypoint."""
-    context = tmp_path / "integration_code"
-    context.mkdir()
+    """Replays the Dockerfile's COPY and `pip install .` in a clean virtualenv, then runs the entrypoint (the
+    install starts with the session: ``helpers/venvs.py``)."""
+    steps = background.result("docker steps")
+    install, venv = steps.install, steps.venv
+    assert install.returncode == 0, f"pip install failed:\n{install.stdout}\n{install.stderr}"
     for sources, destination in dockerfile_copies():
         for source in sources:
-            origin = ROOT / source
-            target = context / (destination if len(sources) == 1 and destination not in ("./", ".") else source)
-            if origin.is_dir():
-                shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(origin, target / origin.name if target.is_dir() else target)
-
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
-    python = venv / "bin" / "python"
-    install = subprocess.run(
-        # --no-compile: bytecode is written as modules are imported; compiling every dependency is not under test.
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile", str(context)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert install.returncode == 0, f"pip install failed:\n{install.stdout}\n{install.stderr}"
+            assert (steps.context / (destination if len(sources) == 1 and destination not in ("./", ".") else source)).exists(), source
 
     command = venv / "bin" / dockerfile_entrypoint()[0]
     assert command.exists(), f"the package installs no {command.name!r} command"
