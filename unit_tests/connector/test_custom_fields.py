@@ -7,7 +7,7 @@ from typing import Dict, List
 import jsonschema
 import pytest
 
-from unit_tests.harness import id_diff, run_discover, sync
+from unit_tests.harness import id_diff, run_discover, sync_streams
 
 # stream -> the custom field object whose definitions become its columns
 CUSTOM_FIELD_STREAMS = {
@@ -80,7 +80,7 @@ def test_the_static_fields_stay(catalog):
 
 
 def test_every_record_fits_the_discovered_schema(catalog, simulator):
-    read = sync(simulator.config(), list(CUSTOM_FIELD_STREAMS), sync_mode="full_refresh")
+    read = sync_streams(simulator.config(), list(CUSTOM_FIELD_STREAMS), sync_mode="full_refresh")
     checker = jsonschema.Draft7Validator.FORMAT_CHECKER
     seen = {"array": 0, "date": 0, "date-time": 0, "number": 0}
     for stream in CUSTOM_FIELD_STREAMS:
@@ -142,7 +142,7 @@ def test_shared_fields_are_read_once_per_discover_though_four_streams_use_them(m
 def test_custom_activity_instances_and_deleted_records_follow_the_truth(make_simulator):
     sim = make_simulator(seed=7, scale="small", rps=None, org_rps=None)
     streams = ["custom_activity_instances", "deleted_records"]
-    first = sync(sim.config(), streams, sync_mode="incremental")
+    first = sync_streams(sim.config(), streams, sync_mode="incremental")
     for stream in streams:
         assert first.ids(stream) and set(first.ids(stream)) == {r["id"] for r in sim.truth(stream)}, stream
 
@@ -151,7 +151,7 @@ def test_custom_activity_instances_and_deleted_records_follow_the_truth(make_sim
     deleted = sim.mutate({"action": "delete", "object_type": "lead", "id": doomed_lead["id"]})
     deleted_calls = sim.mutate({"action": "delete", "object_type": "activity", "subtype": "call", "count": 2})
 
-    second = sync(sim.config(), streams, sync_mode="incremental", state=first.final_state)
+    second = sync_streams(sim.config(), streams, sync_mode="incremental", state=first.final_state)
     assert {r["id"] for r in created} <= set(second.ids("custom_activity_instances"))
     for stream in streams:
         union = set(first.ids(stream)) | set(second.ids(stream))

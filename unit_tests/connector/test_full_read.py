@@ -10,14 +10,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from unit_tests.harness import NAIVE_TIMESTAMP as NAIVE, as_emitted, id_diff, sync, without_nulls
+from unit_tests.harness import NAIVE_TIMESTAMP as NAIVE, as_emitted, id_diff, sync_streams, without_nulls
 
 SCHEMAS = Path("source_close_com/schemas")
 
 
 @pytest.fixture(scope="module")
 def full_read(simulator):
-    return sync(simulator.config(), sync_mode="full_refresh")
+    return sync_streams(simulator.config(), sync_mode="full_refresh")
 
 
 def all_streams():

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from close_simulator.testing import Simulator
-from unit_tests.harness import id_diff, sync
+from unit_tests.harness import id_diff, sync_streams
 from unit_tests.helpers.times import parse, reread_floor
 
 ACTIVITY_STREAMS = [
@@ -42,7 +42,7 @@ def mutated_pair():
 def build_mutated_pair(sim):
     config = sim.config()
     streams = [*WINDOWED_STREAMS, "events"]
-    first = sync(config, streams, sync_mode="incremental")
+    first = sync_streams(config, streams, sync_mode="incremental")
     changed = {
         "leads": sim.mutate({"action": "create", "object_type": "lead", "count": 3})["records"]
         + sim.mutate({"action": "update", "object_type": "lead", "count": 2, "fields": {"description": "edited"}})["records"],
@@ -53,7 +53,7 @@ def build_mutated_pair(sim):
         "lead_tasks": sim.mutate({"action": "update", "object_type": "task", "subtype": "lead", "count": 2, "fields": {"is_complete": True}})["records"],
         "voicemail_tasks": sim.mutate({"action": "create", "object_type": "task", "subtype": "voicemail", "count": 1})["records"],
     }
-    second = sync(config, streams, sync_mode="incremental", state=first.final_state)
+    second = sync_streams(config, streams, sync_mode="incremental", state=first.final_state)
     return sim, first, second, changed
 
 
@@ -92,10 +92,10 @@ def test_state_moves_forward_and_never_past_the_sync_start(mutated_pair):
 
 def test_unchanged_leads_cost_a_handful_of_requests(make_simulator):
     sim = make_simulator(seed=7, scale="small", rps=None, org_rps=None)
-    first = sync(sim.config(), ["leads", "contacts"], sync_mode="incremental")
+    first = sync_streams(sim.config(), ["leads", "contacts"], sync_mode="incremental")
     assert len(first.ids("leads")) == len(sim.truth("leads"))
     sim.reset_stats()
-    second = sync(sim.config(), ["leads", "contacts"], sync_mode="incremental", state=first.final_state)
+    second = sync_streams(sim.config(), ["leads", "contacts"], sync_mode="incremental", state=first.final_state)
     stats = sim.stats()
     lead_requests = stats["paths"]["lead/"]["requests"]
     search_requests = stats["paths"].get("data/search/", {}).get("requests", 0)
@@ -108,7 +108,7 @@ def test_no_window_is_truncated_by_max_skip(make_simulator):
     """With max_skip far below the rows of a window (and bursts of equal timestamps), every row arrives."""
     sim = make_simulator(seed=7, scale="small", max_skip=300, rps=None, org_rps=None)
     config = sim.config(window_days=3650)  # one window holding every row of a stream
-    result = sync(config, WINDOWED_STREAMS, sync_mode="incremental")
+    result = sync_streams(config, WINDOWED_STREAMS, sync_mode="incremental")
     for stream in WINDOWED_STREAMS:
         expected = [r["id"] for r in sim.truth(stream, start_date=config["start_date"])]
         assert set(result.ids(stream)) == set(expected), f"{stream}: " + id_diff(result.ids(stream), expected)
@@ -121,7 +121,7 @@ def test_no_window_is_truncated_by_max_skip(make_simulator):
 
 def test_events_never_ask_for_more_than_30_days(simulator):
     simulator.reset_stats()
-    sync(simulator.config(start_date="2015-01-01"), ["events"], sync_mode="incremental")
+    sync_streams(simulator.config(start_date="2015-01-01"), ["events"], sync_mode="incremental")
     queries = simulator.stats()["paths"]["event/"]["recent"]
     oldest = min(parse(q["params"]["date_updated__gte"][0]) for q in queries if "date_updated__gte" in q["params"])
     assert oldest >= datetime.now(timezone.utc) - timedelta(days=31)
@@ -140,7 +140,7 @@ def test_a_state_older_than_closes_retention_is_reported_and_not_asked_for(simul
         for name, cursor in (("events", "date_updated"), ("deleted_records", "date_deleted"))
     ]
     simulator.reset_stats()
-    result = sync(simulator.config(start_date="2015-01-01"), ["events", "deleted_records"], sync_mode="incremental", state=state)
+    result = sync_streams(simulator.config(start_date="2015-01-01"), ["events", "deleted_records"], sync_mode="incremental", state=state)
     warnings = [m.log.message for m in result.output.logs if m.log.level.value == "WARN"]
     for name in ("events", "deleted_records"):
         assert any(f"'{name}'" in w and "30 days" in w and old in w for w in warnings), (name, warnings)
@@ -154,7 +154,7 @@ def test_deleted_records_ask_the_event_log_only_in_combinations_close_supports(s
     """`action` alone is refused by Close: every deletions request names its object type, and every object type the
     deleted_records stream reports is asked (the simulator answers 400 to anything else, so nothing fails)."""
     simulator.reset_stats()
-    result = sync(simulator.config(), ["deleted_records"], sync_mode="incremental")
+    result = sync_streams(simulator.config(), ["deleted_records"], sync_mode="incremental")
     queries = [q["params"] for q in simulator.stats()["paths"]["event/"]["recent"]]
     assert queries and all(q.get("action") == ["deleted"] and len(q.get("object_type", [])) == 1 for q in queries)
     asked = {q["object_type"][0] for q in queries}

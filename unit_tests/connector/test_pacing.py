@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from source_close_com.components import ClosePacer
-from unit_tests.harness import NO_LIMIT, configured_catalog, id_diff, sync
+from unit_tests.harness import NO_LIMIT, catalog_for, id_diff, sync
 
 STREAMS = [
     "users", "leads", "opportunities", "call_activities", "note_activities", "email_activities", "meeting_activities",
@@ -49,7 +49,7 @@ def paths_read(sim) -> int:
 def test_no_window_is_overrun_whatever_the_grouping(make_simulator, grouping):
     sim = make_simulator(**NO_LIMIT, **WINDOW, grouping=grouping)
     config = {k: v for k, v in sim.config(window_days=365).items() if k != "requests_per_second"}
-    catalog = configured_catalog(config, STREAMS)
+    catalog = catalog_for(config, STREAMS)
     sim.reset_stats()
     result = sync(config, catalog=catalog)
     assert_truth(sim, result, STREAMS)
@@ -63,7 +63,7 @@ def test_no_window_is_overrun_whatever_the_grouping(make_simulator, grouping):
 def test_a_grouping_change_during_a_read_is_followed(make_simulator):
     sim = make_simulator(**NO_LIMIT, **WINDOW, grouping="path")
     config = sim.config(window_days=365)
-    catalog = configured_catalog(config, STREAMS)
+    catalog = catalog_for(config, STREAMS)
     sim.reset_stats()
     done = threading.Event()
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from unit_tests.harness import run_discover, sync
+from unit_tests.harness import run_discover, sync_streams
 
 PER_PARENT = ("comments", "sequence_subscriptions", "groups", "memberships")
 
@@ -15,7 +15,7 @@ PER_PARENT = ("comments", "sequence_subscriptions", "groups", "memberships")
 @pytest.fixture(scope="module")
 def per_parent_read(simulator):
     simulator.reset_stats()
-    result = sync(simulator.config(), streams=PER_PARENT)
+    result = sync_streams(simulator.config(), PER_PARENT)
     return result, simulator.stats()["paths"]
 
 

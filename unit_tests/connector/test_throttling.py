@@ -6,7 +6,7 @@ once per throttle episode, how long the key was held up and what Close said.
 
 from __future__ import annotations
 
-from unit_tests.harness import NO_LIMIT, assert_ground_truth, configured_catalog, sync
+from unit_tests.harness import NO_LIMIT, assert_ground_truth, catalog_for, sync, sync_streams
 
 START = "2021-01-01"
 
@@ -30,8 +30,9 @@ def throttle_lines(result) -> list:
 
 def test_a_storm_of_429s_and_server_errors_is_waited_out_and_the_read_equals_the_truth(make_simulator):
     sim = make_simulator(**NO_LIMIT, fault_seed=3, fractional_reset=True)
-    config = sim.config(max_retries=5)
-    catalog = configured_catalog(config, STREAMS)
+    # 90-day windows: about 240 requests, 40 of them refused (the default 30-day windows send 620 for the same proof).
+    config = sim.config(max_retries=5, window_days=90)
+    catalog = catalog_for(config, STREAMS)
     sim.configure(faults=STORM)
     sim.reset_stats()
     result = sync(config, catalog=catalog)
@@ -50,7 +51,7 @@ def test_one_request_refused_many_times_in_a_row_still_completes(make_simulator)
     """Twelve 429s in a row for the same request: twice as many as the old budget of retries allowed."""
     throttle = {"kind": "429", "path": "user/", "nth": [1], "burst": 11, "reset": 0.1}
     sim = make_simulator(**NO_LIMIT, faults=[throttle], fractional_reset=True)
-    result = sync(sim.config(), ["users"])
+    result = sync_streams(sim.config(), ["users"])
     assert_ground_truth(sim, ["users"], result, start_date=START)
     assert sim.stats()["paths"]["user/"]["status"].get("429") == 12
     lines = throttle_lines(result)
@@ -63,7 +64,7 @@ def test_throttling_past_the_bound_fails_the_stream_with_a_transient_error_that_
     monkeypatch.setattr(components, "MAX_THROTTLED_S", 1.5)
     throttle = {"kind": "429", "path": "user/", "nth": list(range(1, 1000)), "burst": 0, "reset": 0.2}
     sim = make_simulator(**NO_LIMIT, faults=[throttle], fractional_reset=True)
-    result = sync(sim.config(), ["users"], expect_errors=True)
+    result = sync_streams(sim.config(), ["users"], expect_errors=True)
     errors = [m.trace.error for m in result.output.errors]
     assert errors, "the read did not fail"
     assert any(e.failure_type.value == "transient_error" and "429" in e.message and "user/" in e.message for e in errors), errors

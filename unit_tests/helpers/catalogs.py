@@ -6,7 +6,7 @@ from typing import Dict, Iterable, Tuple
 
 from airbyte_cdk.models import ConfiguredAirbyteCatalog
 
-from unit_tests.harness import configured_catalog
+from unit_tests.harness import catalog_for
 
 EXPECTED_INCREMENTAL = frozenset({
     "leads", "contacts", "opportunities", "events", "deleted_records",
@@ -21,7 +21,7 @@ EXPECTED_INCREMENTAL = frozenset({
 
 def incremental_catalog(config) -> Tuple[ConfiguredAirbyteCatalog, Dict[str, str]]:
     """Every stream the catalog offers in incremental mode, configured so, and each one's cursor field."""
-    chosen = [s for s in configured_catalog(config, None, "incremental").streams if s.sync_mode.value == "incremental"]
+    chosen = [s for s in catalog_for(config, None, "incremental").streams if s.sync_mode.value == "incremental"]
     cursors = {s.stream.name: s.cursor_field[0] for s in chosen}
     assert set(cursors) == EXPECTED_INCREMENTAL, f"incremental streams changed: {sorted(cursors)}"
     return ConfiguredAirbyteCatalog(streams=chosen), cursors
