@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
-    SimulatorProcess, add_connector_options, compare, configured_catalog, connector_command, discover, fmt_table,
-    machine_line, print_checks, run_read, truth_ids,
+    SimulatorProcess, add_run_options, configured_catalog, connector_command, discover, end_of_run, fmt_table,
+    machine_line, run_read, truth_ids,
 )
 
 
@@ -67,24 +67,15 @@ def one_run(scale: str, grouping: str, limit: int, window_s: float, latency_ms: 
           f"peak in flight {totals.get('peak_concurrency')}")
     print(f"  {result.records} records; connector CPU {result.cpu_s:.1f} s ({result.cpu_s / result.wall_s:.0%} of a "
           f"core), {result.records / max(result.cpu_s, 1e-9):.0f} records per CPU-second, peak RSS {result.peak_rss_mb:.0f} MB")
-    if result.errors:
-        print(f"  ERRORS: {result.errors[:3]}")
-    if check_truth:
-        row["truth_ok"] = print_checks(compare(result.ids, before, after))
-    return row
+    return end_of_run(row, result, before, after)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="medium")
-    parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--runs", default="close:240,path:60", help="GROUPING:LIMIT pairs, comma separated")
     parser.add_argument("--window-s", type=float, default=8.0)
-    parser.add_argument("--latency-ms", type=float, default=100)
-    parser.add_argument("--jitter-ms", type=float, default=100)
-    parser.add_argument("--no-truth", action="store_true", help="skip the ground-truth comparison")
     parser.add_argument("--workers", type=int, help="num_workers (default: unset, the connector's own choice)")
-    add_connector_options(parser)
+    add_run_options(parser, latency_ms=100, jitter_ms=100)
     args = parser.parse_args()
     command = connector_command(args.manifest, args.components)
     runs = [(g, int(n)) for g, _, n in (spec.partition(":") for spec in args.runs.split(","))]

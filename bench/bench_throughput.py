@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
-    SimulatorProcess, add_connector_options, compare, connector_command, configured_catalog, discover, fmt_table, machine_line, print_checks,
-    cpu_timeline, proc_cpu_seconds, request_span, run_read, truth_ids,
+    SimulatorProcess, add_run_options, connector_command, configured_catalog, cpu_timeline, discover, end_of_run,
+    fmt_table, machine_line, proc_cpu_seconds, request_span, run_read, truth_ids,
 )
 
 
@@ -116,24 +116,15 @@ def one_run(scale: str, limit: float, workers: int | str, latency_ms: float, jit
           + " ".join(f"{v:.0%}" for v in cpu_timeline(result.samples, result.wall_s)))
     print("  last streams to finish (started -> complete, s): "
           + ", ".join(f"{name} {a:.0f}->{b:.0f}" for name, (a, b) in row["last_streams"]))
-    if result.errors:
-        print(f"  ERRORS: {result.errors[:3]}")
-    if check_truth:
-        row["truth_ok"] = print_checks(compare(result.ids, before, after))
-    return row
+    return end_of_run(row, result, before, after)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="medium")
-    parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--limits", default="60,20", help="requests/s per key, comma separated")
     parser.add_argument("--workers", default="20", help="num_workers, comma separated (each limit runs with each)")
-    parser.add_argument("--latency-ms", type=float, default=150)
-    parser.add_argument("--jitter-ms", type=float, default=50)
-    parser.add_argument("--no-truth", action="store_true", help="skip the ground-truth comparison")
     parser.add_argument("--window-days", type=int, help="the connector's hidden window_days setting (default 30)")
-    add_connector_options(parser)
+    add_run_options(parser, latency_ms=150, jitter_ms=50)
     args = parser.parse_args()
     command = connector_command(args.manifest, args.components)
     extra = {"window_days": args.window_days} if args.window_days else {}

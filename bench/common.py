@@ -392,6 +392,26 @@ def requests_per_stream(stats: dict, endpoints: dict[str, tuple[str, dict[str, s
     return dict(counts)
 
 
+def end_of_run(row: dict, result: "RunResult", before: dict | None, after: dict | None) -> dict:
+    """The last lines of a run's printout: its errors, then the ground-truth check when ``before`` is given (the
+    verdict kept in ``row["truth_ok"]``)."""
+    if result.errors:
+        print(f"  ERRORS: {result.errors[:3]}")
+    if before is not None:
+        row["truth_ok"] = print_checks(compare(result.ids, before, after))
+    return row
+
+
+def add_run_options(parser: Any, latency_ms: float, jitter_ms: float) -> None:
+    """The options every sync benchmark takes: the organisation (scale, seed), the simulated latency, the check."""
+    parser.add_argument("--scale", default="medium")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--latency-ms", type=float, default=latency_ms)
+    parser.add_argument("--jitter-ms", type=float, default=jitter_ms)
+    parser.add_argument("--no-truth", action="store_true", help="skip the ground-truth comparison")
+    add_connector_options(parser)
+
+
 def fmt_table(headers: list[str], rows: list[list[Any]]) -> str:
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]

@@ -17,6 +17,8 @@ import json
 import sys
 from typing import Any, Iterable, List, Optional
 
+from tools.cli import print_json, read_input
+
 
 def configured_catalog(catalog: dict, mode: str, streams: Iterable[str] | None = None) -> dict:
     """Every stream of ``catalog`` (or the named ones) in ``mode`` where the stream supports it, else in full
@@ -80,18 +82,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--streams", help="comma-separated stream names (default: every stream)")
     parser.add_argument("--mode", choices=("incremental", "full_refresh"), default="incremental")
     args = parser.parse_args(argv)
-    source = "standard input" if args.discovered == "-" else args.discovered
-    try:
-        text = sys.stdin.read() if args.discovered == "-" else open(args.discovered, encoding="utf-8").read()
-        streams = [name.strip() for name in args.streams.split(",") if name.strip()] if args.streams else None
-        catalog = configured_catalog(discovered_catalog(text, source), args.mode, streams)
-    except (OSError, ValueError) as error:
-        print(f"python -m tools.catalog: {error}", file=sys.stderr)
-        return 2
-    json.dump(catalog, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0
 
+    def make() -> dict:
+        text, source = read_input(args.discovered)
+        streams = [name.strip() for name in args.streams.split(",") if name.strip()] if args.streams else None
+        return configured_catalog(discovered_catalog(text, source), args.mode, streams)
+
+    return print_json("python -m tools.catalog", make)
 
 if __name__ == "__main__":
     sys.exit(main())

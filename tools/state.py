@@ -16,6 +16,8 @@ import json
 import sys
 from typing import Any, Dict, List, Optional
 
+from tools.cli import print_json, read_input
+
 NO_CURSOR = "__ab_no_cursor_state_message"
 
 
@@ -70,19 +72,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.state", description=__doc__.split("\n\n")[0])
     parser.add_argument("inputs", nargs="+", help="read outputs or state files, oldest first (- for standard input)")
     args = parser.parse_args(argv)
-    try:
-        inputs = [
-            (sys.stdin.read(), "standard input") if name == "-" else (open(name, encoding="utf-8").read(), name)
-            for name in args.inputs
-        ]
-        state = merged_state(inputs)
-    except (OSError, ValueError) as error:
-        print(f"python -m tools.state: {error}", file=sys.stderr)
-        return 2
-    json.dump(state, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0
-
+    return print_json("python -m tools.state", lambda: merged_state([read_input(name) for name in args.inputs]))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from contextlib import contextmanager
+import threading
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 from airbyte_cdk.models import (
     AirbyteStateMessage,
@@ -232,6 +233,20 @@ def sync_streams(
     """`sync`, with the catalog discovered once per key (`catalog_for`) instead of by a discover of its own."""
     config = {"requests_per_second": 500, **config}
     return sync(config, catalog=catalog_for(config, streams, sync_mode), state=state, expect_errors=expect_errors)
+
+
+@contextmanager
+def alongside(work: Callable[[threading.Event], None], name: str, join_s: float = 30.0) -> Iterator[threading.Event]:
+    """Runs ``work(done)`` in a thread of its own for the duration of the with-block (a sync, say); ``done`` is set
+    when the block ends, and the thread is given ``join_s`` seconds to see it."""
+    done = threading.Event()
+    thread = threading.Thread(target=work, args=(done,), name=name, daemon=True)
+    thread.start()
+    try:
+        yield done
+    finally:
+        done.set()
+        thread.join(join_s)
 
 
 def assert_ground_truth(sim, streams: Iterable[str], *results: "ReadResult", start_date: str = "2021-01-01") -> None:

@@ -30,7 +30,7 @@ import yaml
 
 from airbyte_cdk.models import AirbyteStateMessageSerializer
 
-from unit_tests.harness import NO_LIMIT, id_diff, sync
+from unit_tests.harness import NO_LIMIT, alongside, id_diff, sync
 from unit_tests.helpers.catalogs import only
 from unit_tests.helpers.times import config_lookback_days, parse, reread_floor
 
@@ -280,9 +280,8 @@ def test_changes_written_during_a_sync_arrive_in_it_or_the_next(make_simulator, 
     streams = {stream for stream, _ in changes} | {"events"}
     catalog, cursors = only(incremental[0], streams), {s: c for s, c in incremental[1].items() if s in streams}
     written: List[tuple] = []  # (stream, id, date_updated written)
-    stop = threading.Event()
 
-    def writer():
+    def writer(stop: threading.Event):
         n = 0
         while not stop.wait(0.15):
             stream, change = changes[n % len(changes)]
@@ -294,14 +293,9 @@ def test_changes_written_during_a_sync_arrive_in_it_or_the_next(make_simulator, 
             for event in result["events"]:
                 written.append(("events", event["id"], parse(event["date_updated"])))
 
-    thread = threading.Thread(target=writer, name="writes-during-the-sync", daemon=True)
     sync_start = datetime.now(timezone.utc)
-    thread.start()
-    try:
+    with alongside(writer, "writes-during-the-sync"):
         first = sync(config, catalog=catalog)
-    finally:
-        stop.set()
-        thread.join(30)
     sync_end = datetime.now(timezone.utc)
     asked = requested_ends(sim, cursors)
     assert len(written) >= 10, f"only {len(written)} changes were written during the sync: the test proves little"

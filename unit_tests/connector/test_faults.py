@@ -34,7 +34,7 @@ from airbyte_cdk.sources.declarative.concurrent_declarative_source import Concur
 from airbyte_cdk.test import entrypoint_wrapper
 
 import source_close_com.run  # noqa: F401  (registers the manifest's custom components module)
-from unit_tests.harness import NO_LIMIT, ReadResult, assert_ground_truth, catalog_for
+from unit_tests.harness import NO_LIMIT, ReadResult, alongside, assert_ground_truth, catalog_for
 from unit_tests.helpers.times import parse
 
 START = "2021-01-01"
@@ -369,11 +369,10 @@ def test_records_changing_during_a_read_are_all_caught_by_the_next_incremental_r
         for otype, stream in (("lead", "leads"), ("opportunity", "opportunities"))
     }
     fields = {"lead": {"description": "moved mid-sync"}, "opportunity": {"confidence": 12}}
-    done = threading.Event()
     made: List[float] = []
     problems: List[BaseException] = []
 
-    def change_while_reading():
+    def change_while_reading(done: threading.Event):
         try:
             deadline = time.monotonic() + 60
             while not done.is_set() and not sim.stats()["paths"].get("lead/", {}).get("recent"):
@@ -392,14 +391,9 @@ def test_records_changing_during_a_read_are_all_caught_by_the_next_incremental_r
         except BaseException as error:  # surfaced in the test's thread
             problems.append(error)
 
-    worker = threading.Thread(target=change_while_reading, name="mid-sync-changes")
-    worker.start()
-    try:
+    with alongside(change_while_reading, "mid-sync-changes"):
         first = read(config, catalog, MIDSYNC_STREAMS)
         finished = time.time()
-    finally:
-        done.set()
-        worker.join(30)
     assert not problems, problems
     assert len([t for t in made if t <= finished]) >= 10, f"only {len(made)} changes were made during the read"
     lead_pages = sim.stats()["paths"]["lead/"]["recent"]

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from source_close_com.components import ClosePacer
-from unit_tests.harness import NO_LIMIT, catalog_for, id_diff, sync
+from unit_tests.harness import NO_LIMIT, alongside, catalog_for, id_diff, sync
 
 STREAMS = [
     "users", "leads", "opportunities", "call_activities", "note_activities", "email_activities", "meeting_activities",
@@ -65,21 +65,15 @@ def test_a_grouping_change_during_a_read_is_followed(make_simulator):
     config = sim.config(window_days=365)
     catalog = catalog_for(config, STREAMS)
     sim.reset_stats()
-    done = threading.Event()
 
-    def regroup():
+    def regroup(done: threading.Event):
         deadline = time.monotonic() + 60
         while not done.is_set() and sim.stats()["totals"]["requests"] < 25 and time.monotonic() < deadline:
             time.sleep(0.01)
         sim.configure(grouping={"activity/": "activity", "task/": "activity"})
 
-    changer = threading.Thread(target=regroup)
-    changer.start()
-    try:
+    with alongside(regroup, "regroup-during-the-read", join_s=10):
         result = sync(config, catalog=catalog)
-    finally:
-        done.set()
-        changer.join(10)
     assert_truth(sim, result, STREAMS)
     stats = sim.stats()
     assert stats["groups"].get("activity", {}).get("requests", 0) > 2 * 10, "the change came too late to prove anything"

@@ -125,20 +125,20 @@ def check_status(output):
     return statuses[0].connectionStatus
 
 
-@pytest.mark.parametrize(
-    "override, fix",
-    [
-        ({"start_date": "2021-13-45x"}, "YYYY-MM-DD"),
-        ({"start_date": "01/02/2021"}, "YYYY-MM-DD"),
-        ({"start_date": "2021-02-30"}, "not a real date"),
-        ({"start_date": "2999-01-01"}, "in the future"),
-        ({"num_workers": 0}, "from 1 to 50"),
-        ({"num_workers": 500}, "from 1 to 50"),
-        ({"num_workers": "many"}, "whole number"),
-        ({"lookback_window_days": -1}, "from 0 to 365"),
-        ({"requests_per_second": 0}, "above 0"),
-    ],
-)
+CHECKED = {  # what check's message must say of each setting that breaks the spec
+    "start_date=2021-13-45x": ({"start_date": "2021-13-45x"}, "YYYY-MM-DD"),
+    "start_date=01/02/2021": ({"start_date": "01/02/2021"}, "YYYY-MM-DD"),
+    "start_date=2021-02-30": ({"start_date": "2021-02-30"}, "not a real date"),
+    "start_date=2999-01-01": ({"start_date": "2999-01-01"}, "in the future"),
+    "num_workers=0": ({"num_workers": 0}, "from 1 to 50"),
+    "num_workers=500": ({"num_workers": 500}, "from 1 to 50"),
+    "num_workers=many": ({"num_workers": "many"}, "whole number"),
+    "lookback_window_days=-1": ({"lookback_window_days": -1}, "from 0 to 365"),
+    "requests_per_second=0": ({"requests_per_second": 0}, "above 0"),
+}
+
+
+@pytest.mark.parametrize("override, fix", CHECKED.values(), ids=CHECKED.keys())
 def test_config_that_breaks_the_spec_is_a_config_error_naming_the_field(simulator, override, fix):
     ((field, value),) = override.items()
     output = run_command("check", {**simulator.config(), **override})
