@@ -10,7 +10,7 @@ in the background, at the lowest CPU priority.
 """
 
 from close_simulator.testing import make_simulator, simulator  # noqa: F401  (pytest fixtures)
-from unit_tests.helpers import background, venvs  # noqa: F401  (venvs registers its set-ups)
+from unit_tests.helpers import background, pyairbyte_syncs, three_runners, venvs  # noqa: F401  (they register their set-ups)
 
 
 def pytest_collection_finish(session) -> None:

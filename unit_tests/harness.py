@@ -107,7 +107,7 @@ _DISCOVERED: Dict[str, dict] = {}
 
 
 def discovered_catalog(config: Mapping[str, Any]) -> dict:
-    """The catalog discover prints for this config's key, discovered once per key in a test session.
+    """The catalog discover prints for this config's key, discovered once per key in a test run.
 
     A catalog depends on the account (its custom fields are columns) and on what the key may read; a simulated
     account is made from its seed, and so is its key. A test that changes an account's custom fields discovers
@@ -247,6 +247,27 @@ def alongside(work: Callable[[threading.Event], None], name: str, join_s: float 
     finally:
         done.set()
         thread.join(join_s)
+
+
+def at_once(calls: Mapping[Any, Callable[[], None]]) -> Dict[Any, Optional[BaseException]]:
+    """Runs every call in a thread of its own, all at once; what each raised (None: nothing), by its key. For
+    scenarios that spend their time waiting (retries' backoff), each against a simulator of its own."""
+    outcomes: Dict[Any, Optional[BaseException]] = {}
+
+    def run(key: Any, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BaseException as error:  # raised again by the test the scenario belongs to
+            outcomes[key] = error
+        else:
+            outcomes[key] = None
+
+    threads = [threading.Thread(target=run, args=item, name=f"scenario {item[0]}", daemon=True) for item in calls.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
 
 
 def assert_ground_truth(sim, streams: Iterable[str], *results: "ReadResult", start_date: str = "2021-01-01") -> None:

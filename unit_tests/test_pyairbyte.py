@@ -8,17 +8,18 @@ no usage tracking, no install (the connector is this virtualenv's ``source-close
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from types import SimpleNamespace
 from typing import Dict, List
 
 import pytest
 
-from close_simulator.testing import SimulatorProcess
 from source_close_com.components import DELETED_AT
+from unit_tests.helpers import background
+from unit_tests.helpers.pyairbyte_syncs import RESULT
 from tools.demo_local import (
     DEFAULT_STREAMS,
-    change_the_organisation,
-    close_source,
     duckdb_cache,
     row_counts,
     rows,
@@ -28,23 +29,18 @@ from tools.demo_local import (
 
 
 @pytest.fixture(scope="module")
-def synced(tmp_path_factory):
-    """Two PyAirbyte syncs into one DuckDB file, with changes to the organisation in between."""
-    with SimulatorProcess(seed=7, scale="small", rps=None, org_rps=None) as sim:
-        config = dict(sim.config, requests_per_second=500)
-        source = close_source(config, DEFAULT_STREAMS)
-        cache = duckdb_cache(tmp_path_factory.mktemp("pyairbyte"))
-        first = source.read(cache=cache)
-        after_first = {stream: table_ids(cache, stream) for stream in DEFAULT_STREAMS}
-        truth_first = {stream: sim.truth(stream, start_date=config["start_date"]) for stream in DEFAULT_STREAMS}
-        changes = change_the_organisation(sim)
-        second = source.read(cache=cache)
-        truth_second = {stream: sim.truth(stream, start_date=config["start_date"]) for stream in DEFAULT_STREAMS}
-        yield {
-            "sim": sim, "config": config, "cache": cache, "first": first, "second": second, "changes": changes,
-            "after_first": after_first, "truth_first": truth_first, "truth_second": truth_second,
-        }
-        cache.close()
+def synced():
+    """Two PyAirbyte syncs into one DuckDB file, with changes to the organisation in between (run from the start
+    of the test run by ``helpers/pyairbyte_syncs.py``); the DuckDB file opened again here."""
+    directory = background.result("pyairbyte syncs")
+    result = json.loads((directory / RESULT).read_text())
+    cache = duckdb_cache(directory)
+    yield {
+        **result, "cache": cache,
+        "first": SimpleNamespace(processed_records=result["first_processed"]),
+        "second": SimpleNamespace(processed_records=result["second_processed"]),
+    }
+    cache.close()
 
 
 def ids(records: List[dict]) -> List[str]:

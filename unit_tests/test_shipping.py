@@ -224,7 +224,7 @@ def test_dockerignore_keeps_the_build_context_to_the_package() -> None:
 
 def test_docker_build_steps_produce_a_working_connector(tmp_path: Path) -> None:
     """Replays the Dockerfile's COPY and `pip install .` in a clean virtualenv, then runs the entrypoint (the
-    install starts with the session: ``helpers/venvs.py``)."""
+    install starts with the test run: ``helpers/venvs.py``)."""
     steps = background.result("docker steps")
     install, venv = steps.install, steps.venv
     assert install.returncode == 0, f"pip install failed:\n{install.stdout}\n{install.stderr}"

@@ -10,7 +10,11 @@ from datetime import datetime, timezone
 import jsonschema
 import pytest
 
+from airbyte_cdk.models import ConfiguredAirbyteCatalogSerializer
+from airbyte_cdk.models.airbyte_protocol_serializers import AirbyteCatalogSerializer
+
 from source_close_com.components import DeletedRecordRow, UtcDateTimes
+from tools.catalog import configured_catalog
 from unit_tests.harness import run_discover, sync, with_utc
 from unit_tests.real_shapes import real_records
 
@@ -105,8 +109,11 @@ def test_real_shapes_reach_the_destination_intact(make_simulator):
                 sim.add_listed(stream, record)
                 row = as_emitted(stream, record, {})
                 expected[("deleted_records" if stream == "deleted_records" else stream, row["id"])] = row
-    result = sync(sim.config(), sync_mode="full_refresh")
-    discovered = run_discover(sim.config()).catalog.catalog
+    discovered = run_discover(sim.config()).catalog.catalog  # one discover, for the read and for the schemas
+    catalog = ConfiguredAirbyteCatalogSerializer.load(
+        configured_catalog(AirbyteCatalogSerializer.dump(discovered), "full_refresh")
+    )
+    result = sync(sim.config(), catalog=catalog)
     schemas = {s.name: s.json_schema for s in discovered.streams}
     emitted = {(stream, r["id"]): r for stream, rows in result.records.items() for r in rows}
     missing = [key for key in expected if key not in emitted]

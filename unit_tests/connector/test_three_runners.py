@@ -14,7 +14,7 @@ must return records, page by page within the Builder's limits, that the full rea
 request rebuilds the whole source, so test_read covers one stream of each shape (streams whose manifest entries
 differ only in ``$parameters`` run the same components with other endpoints).
 
-All three are separate processes, run by ``unit_tests/helpers/three_runners.py`` from the session's start, at the
+All three are separate processes, run by ``unit_tests/helpers/three_runners.py`` from the start of the test run, at the
 lowest CPU priority, against a simulator process of their own; the tests here compare what they printed. The
 CDK-only virtualenv is built once per CDK version and kept (under ``.venv/``, or the system temp directory without
 one); the first run spends a minute or two installing it. The bundled manifest is ``source_close_com/manifest.bundled.yaml``, written by ``python -m tools.build_manifest``;
@@ -53,7 +53,7 @@ from unit_tests.helpers.three_runners import (
 from unit_tests.helpers.venvs import CDK_VERSION, clean_env
 
 # --------------------------------------------------------------------------------------------------------------
-# The virtualenv holding airbyte-cdk alone (helpers/venvs.py: built once, started with the session)
+# The virtualenv holding airbyte-cdk alone (helpers/venvs.py: built once, started with the test run)
 # --------------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def cdk_venv(tmp_path_factory) -> Path:

@@ -4,5 +4,8 @@
 * ``catalogs``: the incremental catalog and catalogs of a few streams;
 * ``console``: ``source-close-com`` run in-process with what it prints captured, and what it printed;
 * ``pages``: ``requests.Response`` objects shaped like Close's list pages, for the paginators;
-* ``background``: slow set-ups (virtualenvs) started when the session starts, at low priority.
+* ``background``: slow set-ups started when the test run starts, at low priority: ``venvs`` (the CDK-only and the
+  Docker-steps virtualenvs), ``three_runners`` (the package, the manifest runner and the Builder as processes),
+  ``pyairbyte_syncs`` (two PyAirbyte syncs into DuckDB);
+* ``dockerfile``: the Dockerfile read as its instructions.
 """

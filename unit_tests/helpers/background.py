@@ -1,5 +1,6 @@
-"""Slow set-ups that only wait on pip and the disk, started when the session starts and awaited where a test needs
-them: the run's wall time then pays for them only while the tests that come first keep a core busy.
+"""Slow set-ups whose results the tests only read (virtualenvs, runs of the connector as a process), started when
+the test run starts and awaited where a test needs them: the second core, which the tests in this process leave
+mostly idle, does that work meanwhile, and the run's wall time pays for it only where a test has to wait for it.
 
 A set-up is named once (``SETUPS``) with the test file that needs it; ``start_for(paths)`` starts those of the
 selected files, each in a thread of its own running its commands at the lowest CPU priority (``nice 19``), so

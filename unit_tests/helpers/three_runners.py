@@ -7,7 +7,7 @@
 3. The Connector Builder: the CDK's ``airbyte_cdk.connector_builder`` handler in that same virtualenv, given the
    manifest, ``components.py`` and its checksum inside the config, as the Builder sends them.
 
-The runs only read: they are a set-up (``background.py``) that starts with the session, at the lowest CPU priority,
+The runs only read: they are a set-up (``background.py``) that starts with the test run, at the lowest CPU priority,
 against a simulator process of its own (small, seed 7, no rate limit, as the tests' shared ``simulator``): first
 spec/check/discover and the Builder's resolve_manifest, then the full reads and the Builder's test_reads.
 """
@@ -304,7 +304,7 @@ def second_round(cdk_venv: Path, config: Mapping[str, Any], dirs: Mapping[str, P
 
 @dataclass
 class ThreeRunners:
-    """The simulator the runners read (running until the session ends), their config, and both rounds' runs."""
+    """The simulator the runners read (running until the test run ends), their config, and both rounds' runs."""
 
     simulator: SimulatorProcess
     config: Dict[str, Any]

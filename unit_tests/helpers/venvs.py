@@ -1,10 +1,10 @@
-"""The two virtualenvs the suite builds, each a set-up started with the session (``background.py``).
+"""The two virtualenvs the suite builds, each a set-up started with the test run (``background.py``).
 
 * ``cdk-only``: airbyte-cdk alone, for Airbyte's manifest-only runner and the Connector Builder
   (``connector/test_three_runners.py``). Built once per CDK version and kept, under ``.venv/cdk-only/`` (or the
-  system temp directory without a ``.venv``), under a file lock so that parallel sessions wait for each other.
+  system temp directory without a ``.venv``), under a file lock so that test runs started at once wait for each other.
 * ``docker steps``: the Dockerfile's COPY and ``pip install .`` replayed in a clean virtualenv (``test_shipping.py``),
-  made anew each session in a temporary directory.
+  made anew each test run in a temporary directory.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def cdk_only_venv_path() -> Path:
 
 
 def build_cdk_only_venv(venv: Path) -> Path:
-    """Create (once, under a file lock so parallel sessions wait for each other) a virtualenv with airbyte-cdk."""
+    """Create (once, under a file lock so that test runs started at once wait for each other) a virtualenv with airbyte-cdk."""
     venv.parent.mkdir(parents=True, exist_ok=True)
     ready = venv / ".ready"
     with open(f"{venv}.lock", "w") as lock:
