@@ -659,6 +659,7 @@ class ReplicaRetriever(Retriever):
       only ``merged`` on that lead, so the destination lead's activities are read again.
 
     Streams filtered by ``date_updated`` see their edits in their windows already, and replay deletions only.
+    In a history sync (no saved position) the windows that end before the stream's oldest record are not read.
 
     The replay runs once per sync, in the newest window: the one ending at the sync's upper bound, which is later
     than this retriever's creation. That window then *observes* its end less ``SETTLING_TIME`` on the stream's
@@ -715,7 +716,7 @@ class ReplicaRetriever(Retriever):
 
         The oldest record is asked once per sync: the first record of one read over the whole range (lists are
         sorted ascending by the cursor, tasks by creation, which no update precedes), one request. An empty
-        stream then costs that one request."""
+        stream then costs that request and its newest window's."""
         end = _parse_time((stream_slice or {}).get("end_time"))
         if end is None or self.cursor is None or self._configured_start is None:
             return False
