@@ -240,8 +240,15 @@ class CloseProbe:
 
     def get(self, path: str, params: Optional[Mapping[str, Any]] = None) -> requests.Response:
         """One GET, waiting out a throttle as Close asks (at most three times)."""
+        return self._send("GET", path, params=params)
+
+    def post(self, path: str, body: Mapping[str, Any]) -> requests.Response:
+        """One POST (Advanced Filtering), waiting out a throttle as ``get`` does."""
+        return self._send("POST", path, json=body)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         for _ in range(3):
-            response = self.session.get(self.base + path, params=params, timeout=self.timeout)
+            response = self.session.request(method, self.base + path, timeout=self.timeout, **kwargs)
             if response.status_code != 429:
                 return response
             time.sleep(min((components.throttle_wait(response) or 1.0), 30.0))
@@ -286,15 +293,6 @@ class CloseProbe:
         organizations = ", ".join(o.get("name") or o.get("id", "?") for o in body.get("organizations") or [])
         who = body.get("email") or body.get("id") or "this key's user"
         return None, f"{who}" + (f" ({organizations})" if organizations else ""), False
-
-    def post(self, path: str, body: Mapping[str, Any]) -> requests.Response:
-        """One POST (Advanced Filtering), waiting out a throttle as ``get`` does."""
-        for _ in range(3):
-            response = self.session.post(self.base + path, json=body, timeout=self.timeout)
-            if response.status_code != 429:
-                return response
-            time.sleep(min((components.throttle_wait(response) or 1.0), 30.0))
-        return response
 
     def forbidden_streams(self, endpoints: Mapping[str, str]) -> List[str]:
         """The streams whose endpoint answers 403 to one smallest request: the very endpoint each stream reads."""
