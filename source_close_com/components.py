@@ -645,6 +645,9 @@ IDS_PER_REQUEST = 100
 DELETED_AT = "_ab_cdc_deleted_at"
 
 
+_NOT_ASKED = object()
+
+
 @dataclass
 class ReplicaRetriever(Retriever):
     """Reads an object stream's date windows and, in an incremental sync, replays the changes Close's event log
@@ -687,11 +690,14 @@ class ReplicaRetriever(Retriever):
         object_type = self.event_object_type or parameters.get("event_object_type") or ""
         self._object_type = InterpolatedString.create(object_type, parameters=parameters).eval(self.config)
         self._created_at = datetime.now(timezone.utc)
-        start = _parse_time(self.config.get("start_date") or "2013-01-01")
-        self._configured_start = start
+        self._configured_start = _parse_time(self.config.get("start_date") or "2013-01-01")
+        # The cursor starts at the saved position, or at the configured start when there is none (a history sync).
+        start = getattr(self.cursor, "start", None)
+        start = start.replace(tzinfo=start.tzinfo or timezone.utc) if isinstance(start, datetime) else None
+        self._saved_position = start if start and self._configured_start and start > self._configured_start else None
         self._warned = False
-        self._data_begins_lock = threading.Lock()
-        self._data_begins: Optional[List[Optional[datetime]]] = None  # [oldest value], once probed
+        self._oldest_lock = threading.Lock()
+        self._oldest: Any = _NOT_ASKED  # the stream's oldest cursor value in a history sync, once asked
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
         upper = self._sync_upper_bound(stream_slice)
@@ -718,16 +724,12 @@ class ReplicaRetriever(Retriever):
         sorted ascending by the cursor, tasks by creation, which no update precedes), one request. An empty
         stream then costs that request and its newest window's."""
         end = _parse_time((stream_slice or {}).get("end_time"))
-        if end is None or self.cursor is None or self._configured_start is None:
-            return False
-        position = getattr(self.cursor, "start", None)
-        if not isinstance(position, datetime) or position.replace(tzinfo=position.tzinfo or timezone.utc) > self._configured_start:
-            return False  # an incremental sync: its windows start at the saved position
-        with self._data_begins_lock:
-            if self._data_begins is None:
-                self._data_begins = [self._oldest_value(records_schema)]
-        oldest = self._data_begins[0]
-        return oldest is None or end < oldest
+        if end is None or self.cursor is None or self._configured_start is None or self._saved_position is not None:
+            return False  # an incremental sync's windows start at the saved position
+        with self._oldest_lock:
+            if self._oldest is _NOT_ASKED:
+                self._oldest = self._oldest_value(records_schema)
+        return self._oldest is None or end < self._oldest
 
     def _oldest_value(self, records_schema: Mapping[str, Any]) -> Optional[datetime]:
         """The lowest cursor value (or creation time) of the first record of the whole range, or None if none."""
@@ -754,13 +756,10 @@ class ReplicaRetriever(Retriever):
         return end if moment is not None and moment >= self._created_at else None
 
     def _replay_since(self) -> Optional[datetime]:
-        """Where the replay starts: the saved position, less the log's lateness. None on a first sync (the cursor
-        starts at the configured start) or when the position is older than what the log keeps."""
-        position = getattr(self.cursor, "start", None)
-        if not isinstance(position, datetime) or self._configured_start is None:
-            return None
-        position = position if position.tzinfo else position.replace(tzinfo=timezone.utc)
-        if position <= self._configured_start or position < datetime.now(timezone.utc) - timedelta(days=EVENT_LOG_DAYS):
+        """Where the replay starts: the saved position, less the settling time. None in a history sync or when the
+        position is older than what the log keeps."""
+        position = self._saved_position
+        if position is None or position < datetime.now(timezone.utc) - timedelta(days=EVENT_LOG_DAYS):
             return None
         return position - SETTLING_TIME
 
@@ -769,10 +768,11 @@ class ReplicaRetriever(Retriever):
         deleted: Dict[str, str] = {}
         # Created and lead-merge activities have no events of their own: only the merges of their leads show.
         actions = self.replayed_actions if self._object_type else []
-        for event in self._events(self._object_type, "deleted", since_text) if "deleted" in actions else []:
-            when = with_utc_offset(event.get("date_created") or event.get("date_updated"))
-            if event.get("object_id") and when:
-                deleted.setdefault(event["object_id"], when)
+        if "deleted" in actions:
+            for event in self._events(self._object_type, "deleted", since_text):
+                when = with_utc_offset(event.get("date_created") or event.get("date_updated"))
+                if event.get("object_id") and when:
+                    deleted.setdefault(event["object_id"], when)
         if "updated" in actions:
             edited = list(dict.fromkeys(
                 event["object_id"] for event in self._events(self._object_type, "updated", since_text)
@@ -780,9 +780,10 @@ class ReplicaRetriever(Retriever):
             ))
             for first in range(0, len(edited), IDS_PER_REQUEST):
                 batch = edited[first:first + IDS_PER_REQUEST]
+                asked = set(batch)
                 # One page holds the batch; keeping only its ids guards against a list that ignored the filter.
                 page = self._listed(records_schema, stream_slice, {"id__in": ",".join(batch), "_limit": len(batch)}, every_page=False)
-                yield from (record for record in page if record.get("id") in batch)
+                yield from (record for record in page if record.get("id") in asked)
         if self.follows_merges:
             destinations = dict.fromkeys(event.get("object_id") for event in self._events("lead", "merged", since_text))
             for lead_id in filter(None, destinations):
