@@ -79,12 +79,13 @@ def requests_by_kind(stats: dict) -> Counter:
 
 
 def walks_per_sync(catalog: dict) -> int:
-    """Event-log walks one incremental sync makes: deletions for every stream with events, edits and lead merges
-    for the activity streams that Close logs edits of, merges alone for the two it logs nothing for."""
+    """Event-log walks one incremental sync makes: deletions for every stream with events, edits for the activity
+    streams Close logs edits of, lead merges for every activity stream."""
     names = {entry["stream"]["name"] for entry in catalog["streams"]}
     unlogged = {"created_activities", "lead_merge_activities"}
     activities = {n for n in names if n.endswith("_activities") or n == "custom_activity_instances"}
-    return len(names - unlogged) + 2 * len(activities - unlogged) + len(activities & unlogged)
+    edited = activities - unlogged - {"task_completed_activities"}
+    return len(names - unlogged) + len(edited) + len(activities)
 
 
 def main() -> int:
