@@ -174,7 +174,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         )
         print(
             "Full-refresh streams (users, the custom field lists) are read whole each sync; incremental streams re-read\n"
-            "a little on purpose (their saved instant, a day of activities, 10 minutes of events, and leads moved by a\n"
+            "a little on purpose (10 minutes before their saved position, a day of activities, and leads moved by a\n"
             "new email or an edited opportunity). DuckDB keeps one row per id, so its tables grow by the new records only."
         )
 

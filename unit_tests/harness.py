@@ -9,6 +9,7 @@ import threading
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence
 
 from airbyte_cdk.models import (
@@ -308,8 +309,6 @@ def _cursor_rank(value: Any) -> tuple:
     """Orders cursor values as a deduplicating destination does: nulls lowest, then by time."""
     if not value:
         return (0,)
-    from datetime import datetime, timezone
-
     moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return (1, moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc))
 

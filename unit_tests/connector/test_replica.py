@@ -135,3 +135,15 @@ def test_a_position_older_than_the_event_log_is_said_once_and_not_replayed():
         assert len(warnings) == 1 and "call_activities" in warnings[0] and "full refresh" in warnings[0], warnings
         assert not [r for r in result.records["call_activities"] if r.get("_ab_cdc_deleted_at")]
         assert not [p for p in sim.stats().get("paths", {}) if "event" in p], sim.stats().get("paths")
+
+
+def test_a_key_that_may_not_read_the_event_log_syncs_new_records_with_one_warning():
+    with Simulator(seed=5, scale="small", rps=None, org_rps=None, restricted_keys={"api_no_event_log": ["event/"]}) as sim:
+        config = sim.config(start_date=START, api_key="api_no_event_log")
+        first = sync(config, ["note_activities", "leads"], sync_mode="incremental")
+        created = sim.mutate({"action": "create", "object_type": "activity", "subtype": "note", "count": 1})["records"][0]
+        second = sync(config, ["note_activities", "leads"], sync_mode="incremental", state=first.final_state)
+        warnings = [m.log.message for m in second.output.logs if "may not read Close's event log" in m.log.message]
+        assert sorted(w.split("'")[1] for w in warnings) == ["leads", "note_activities"], warnings
+        assert created["id"] in second.ids("note_activities")
+        assert not [r for records in second.records.values() for r in records if r.get("_ab_cdc_deleted_at")]
