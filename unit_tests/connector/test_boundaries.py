@@ -37,8 +37,8 @@ from unit_tests.helpers.times import config_lookback_days, parse, reread_floor
 
 # The streams that read Close's event log itself, whose state is their newest entry.
 LOG_STREAMS = {"events", "deleted_records"}
-# Close logs no events for these activities: an edit of one cannot be made unseen.
-NO_EVENTS = {"created_activities", "task_completed_activities", "lead_merge_activities"}
+# Close logs no edits of these activities, so the simulator refuses to make one.
+UNEDITABLE = {"created_activities", "task_completed_activities", "lead_merge_activities"}
 
 MANIFEST = Path(__file__).resolve().parents[2] / "source_close_com" / "manifest.yaml"
 ACTIVITY_KINDS = {
@@ -216,7 +216,7 @@ def test_records_at_the_saved_state_in_every_format_arrive_in_the_next_sync(make
         for record in mutate_at(sim, at_state, {"action": "update", "object_type": "task", "subtype": task_type, "count": 1, "fields": {"text": "edited at the state"}})["records"]:
             versions[stream][record["id"]] = "text"
     for stream in ACTIVITY_KINDS:  # an edit of an activity created at a window's first instant
-        if stream in NO_EVENTS:
+        if stream in UNEDITABLE:
             continue
         rid = sorted(before[stream])[0]
         mutate_at(sim, at_state, {"action": "update", "object_type": "activity", "id": rid, "fields": {"note": "edited at the state"}})
