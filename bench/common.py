@@ -349,7 +349,8 @@ def cpu_timeline(samples: list[Sample], wall_s: float, slices: int = 10) -> list
 
 
 def stream_endpoints(manifest: Path | None = None) -> dict[str, tuple[str, dict[str, str | None]]]:
-    """stream -> (endpoint path, query parameters that tell its requests apart from other streams' on that path).
+    """stream -> (endpoint path, query parameters that tell its requests apart from other streams' on that path;
+    ``True``: the parameter is present).
 
     Read from the manifest's ``$parameters``: task streams share ``task/`` (told apart by ``_type``), events and
     deleted records share ``event/`` (``action=deleted``), the three connected-account streams share
@@ -366,7 +367,8 @@ def stream_endpoints(manifest: Path | None = None) -> dict[str, tuple[str, dict[
         if "task_type" in params:
             out[name] = ("task/", {"_type": params["task_type"]})
         elif name == "deleted_records":
-            out[name] = (params["endpoint"], {"action": "deleted"})
+            # Its windows name their end; the replay's walks of the same log (other streams') do not.
+            out[name] = (params["endpoint"], {"action": "deleted", "date_updated__lte": True})
         elif name == "events":
             out[name] = (params["endpoint"], {"action": None})
         elif stream_endpoint(params):
@@ -388,7 +390,8 @@ def requests_per_stream(stats: dict, endpoints: dict[str, tuple[str, dict[str, s
         for entry in recent:
             params = entry.get("params") or {}
             matching = [n for n in candidates
-                        if all((params.get(k) or [None])[0] == v for k, v in endpoints[n][1].items())]
+                        if all(bool(params.get(k)) if v is True else (params.get(k) or [None])[0] == v
+                               for k, v in endpoints[n][1].items())]
             for name in matching or [f"(other) {path}"]:
                 counts[name] += 1 / max(len(matching), 1)
     return dict(counts)

@@ -212,7 +212,11 @@ class Mutations:
             parent = rng.randrange(len(store.parent_ids)) if store.parent_ids else None
         rec = org.builder.build_activity(kind, rng, rand_id(rng, "acti_"), now, now, lead["id"], user, parent)
         rec.update({k: v for k, v in fields.items() if k not in ("id", "_type")})
-        store.created.add(rec, (now,))
+        created = parse_instant(rec.get("date_created")) or now
+        if store.n and created < store.times[store.n - 1]:
+            # Close takes one (an imported call, say); this simulator lists created activities after the others.
+            raise ValueError(f"a created {kind} activity may not be dated before the newest generated one")
+        store.created.add(rec, (created,))
         self.emit(rng, events, now, "created", ACTIVITY_EVENT_TYPES[kind], rec["id"], lead["id"], rec,
                   path=f"activity/{kind}/")
         return rec

@@ -11,6 +11,7 @@ import contextlib
 import copy
 import functools
 import hashlib
+import itertools
 import ipaddress
 import keyword
 import logging
@@ -645,13 +646,183 @@ IDS_PER_REQUEST = 100
 DELETED_AT = "_ab_cdc_deleted_at"
 
 
-_NOT_ASKED = object()
+@dataclass(frozen=True)
+class HistoryPlan:
+    """How a history sync (no saved position) reads one stream, decided from one read over its whole range.
+
+    Most of an account's streams hold less than a few pages, often years after the start date: cut into date
+    windows, each would cost a request per window (most of them empty) and a partial page at each window's end.
+    So the first window read asks for the whole range, from the start date to now, and looks at its first page:
+
+    - all the stream's records fit in it, or the density it shows promises at most ``walk_pages`` pages: that read
+      goes on to the end (``walked_until``, now) and every window ending by then is skipped, the newest included
+      (its end, the sync's upper bound, was fixed before any window was read);
+    - more: the first page is dropped and the windows are read in parallel, except those ending before the oldest
+      record (``oldest``), which hold nothing.
+
+    A list served newest first (the event log) shows its busiest minutes first, so its first page tells little of
+    the rest: its walk goes on for up to ``walk_pages`` pages while the other windows wait, and when it has not
+    reached the start by then it keeps what is newer than its last value (``newer_than``) and leaves the rest to
+    the windows. Whatever the order a list pages in, the walk is one read of one window, paged as the stream's
+    windows are.
+    """
+
+    oldest: Optional[datetime] = None
+    walked_until: Optional[datetime] = None
+    newer_than: Optional[datetime] = None
+
+    def covers(self, window_start: Optional[datetime], window_end: Optional[datetime]) -> bool:
+        """Whether a window holds nothing left to read."""
+        if window_end is None:
+            return False
+        if self.walked_until is not None:
+            return window_end <= self.walked_until
+        if self.newer_than is not None:
+            return window_start is not None and window_start > self.newer_than
+        return self.oldest is not None and window_end < self.oldest
+
+    def left_to_windows(self, moment: Optional[datetime]) -> bool:
+        """Whether a window's record with this cursor value is the window's to emit, not the walk's."""
+        return self.newer_than is None or moment is None or moment <= self.newer_than
+
+    @staticmethod
+    def probe(
+        windows: Retriever, records_schema: Mapping[str, Any], start: datetime, cursor_field: str,
+        page_size: Optional[int], walk_pages: int, ascending: bool = True,
+    ) -> "tuple[HistoryPlan, Optional[Iterable[Any]]]":
+        """The plan, and the walk's records when it is one walk (its first page already read). The first page of
+        a list served newest first tells its density, but not where its data begins."""
+        now = datetime.now(timezone.utc)
+        whole = StreamSlice(partition={}, cursor_slice={
+            "start_time": start.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"), "end_time": now.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
+        })
+        records = iter(windows.read_records(records_schema, whole))
+        first_page = list(itertools.islice(records, page_size or 1))
+        # Lists are sorted by the cursor, tasks by creation (which no update precedes): both fields bound the oldest.
+        by_field = [
+            [moment for moment in (_parse_time(record.get(name)) for record in first_page) if moment]
+            for name in dict.fromkeys((cursor_field, "date_created"))
+        ]
+        times = [moment for moments in by_field for moment in moments]
+        oldest = min(times) if times else (start if first_page else None)
+        if len(first_page) < (page_size or 1):  # the whole range was one page (or none)
+            return HistoryPlan(oldest=oldest, walked_until=now), first_page
+        if not ascending and walk_pages > 1 and page_size:
+            walked = first_page + list(itertools.islice(records, (walk_pages - 1) * page_size))
+            if len(walked) < walk_pages * page_size:
+                return HistoryPlan(walked_until=now), walked
+            _close(records)
+            last = _parse_time(walked[-1].get(cursor_field))
+            if last is None:
+                return HistoryPlan(), None
+            return HistoryPlan(newer_than=last), [r for r in walked if (_parse_time(r.get(cursor_field)) or last) > last]
+        # The page's spread along the order it was served in: the narrower of the two fields' spreads.
+        span = min((max(moments) - min(moments) for moments in by_field if moments), default=timedelta(0))
+        if ascending and page_size and span > timedelta(0) and (now - oldest) / span <= walk_pages:
+            return HistoryPlan(oldest=oldest, walked_until=now), itertools.chain(first_page, records)
+        _close(records)
+        return HistoryPlan(oldest=oldest if ascending else None), None
+
+
+def _close(records: Iterable[Any]) -> None:
+    """Ends a read left half done (a generator's requests stop there)."""
+    close = getattr(records, "close", None)
+    if close is not None:
+        close()
 
 
 @dataclass
-class ReplicaRetriever(Retriever):
-    """Reads an object stream's date windows and, in an incremental sync, replays the changes Close's event log
-    shows since the saved position, so that a destination deduplicating by primary key holds what Close holds:
+class DateWindowsRetriever(Retriever):
+    """Reads a stream's date windows (the CDK's slices, each read by ``windows``) so that requests follow the data:
+
+    - in a history sync (the cursor starts at ``start``: no saved position) by the stream's ``HistoryPlan``: one
+      walk when the history is short, else the windows from its oldest record on;
+    - the newest window, the one ending at the sync's upper bound (later than this retriever's creation), then
+      *observes* its end less ``SETTLING_TIME`` on the cursor. The CDK saves the newest cursor value observed, not a
+      window's end, so without it a quiet stream's position would stay at its newest record and every sync would
+      read again the months since.
+    """
+
+    windows: Retriever
+    config: Config
+    parameters: InitVar[Mapping[str, Any]]
+    cursor: Optional[Any] = None
+    name: str = ""
+    start: str = ""  # the cursor's start without a saved position (its `start_datetime`)
+    page_size: Optional[int] = None  # for lists whose paginator does not state its page size
+    ascending: bool = True  # whether the list serves oldest first (the event log serves newest first)
+    walk_pages: Union[int, str] = 0  # the longest history read in one walk, in pages (0: windows only)
+
+    def __post_init__(self, parameters: Mapping[str, Any]) -> None:
+        self._stream = parameters.get("name") or self.name
+        self._created_at = datetime.now(timezone.utc)
+        self._configured_start = _parse_time(InterpolatedString.create(self.start, parameters=parameters).eval(self.config))
+        # The cursor starts at the saved position, or at the configured start when there is none (a history sync).
+        start = getattr(self.cursor, "start", None)
+        start = start.replace(tzinfo=start.tzinfo or timezone.utc) if isinstance(start, datetime) else None
+        self._saved_position = start if start and self._configured_start and start > self._configured_start else None
+        # The size of the stream's pages: its paginator's, or the one its shape states (searches).
+        strategy = getattr(getattr(self.windows, "paginator", None), "pagination_strategy", None)
+        size = (strategy.get_page_size() if strategy is not None else None) or self.page_size
+        self._page_size = int(size) if size else None
+        self._walk_pages = int(InterpolatedString.create(str(self.walk_pages), parameters=parameters).eval(self.config) or 0)
+        self._history_lock = threading.Lock()
+        self._history: Optional[HistoryPlan] = None  # a history sync's plan, made by the first window read
+
+    def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
+        upper = self._sync_upper_bound(stream_slice)
+        if self._saved_position is not None or self.cursor is None or self._configured_start is None:
+            yield from self.windows.read_records(records_schema, stream_slice)
+        else:
+            history, walk = self._history_plan(records_schema)
+            if walk is not None:  # this window asked first: it emits the walk, under its own slice
+                yield from (Record(data=dict(record), stream_name=self._stream, associated_slice=stream_slice) for record in walk)
+            window = stream_slice or {}
+            if not history.covers(_parse_time(window.get("start_time")), _parse_time(window.get("end_time"))):
+                records = self.windows.read_records(records_schema, stream_slice)
+                if history.newer_than is not None:  # a walk cut short left this window its older records
+                    records = (r for r in records if history.left_to_windows(_parse_time(r.get(self._cursor_field))))
+                yield from records
+        if upper is None:
+            return
+        yield from self._newest_window_extras(records_schema, stream_slice)
+        settled = (_parse_time(upper) - SETTLING_TIME).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        self.cursor.observe(Record(data={self._cursor_field: settled}, stream_name=self._stream, associated_slice=stream_slice))
+
+    def _newest_window_extras(self, records_schema: Mapping[str, Any], stream_slice: StreamSlice) -> Iterable[Any]:
+        """What the newest window reads besides its own range, once per sync: nothing here."""
+        return ()
+
+    @property
+    def _cursor_field(self) -> str:
+        return self.cursor.cursor_field.cursor_field_key
+
+    def _history_plan(self, records_schema: Mapping[str, Any]) -> "tuple[HistoryPlan, Optional[Iterable[Any]]]":
+        """The history sync's plan for this stream, made by the first window to ask, with the rest of the walk
+        for that window to emit when the plan is one walk (None for every other window)."""
+        with self._history_lock:
+            if self._history is not None:
+                return self._history, None
+            self._history, walk = HistoryPlan.probe(
+                self.windows, records_schema, self._configured_start, self._cursor_field, self._page_size,
+                self._walk_pages, self.ascending,
+            )
+            return self._history, walk
+
+    def _sync_upper_bound(self, stream_slice: Optional[StreamSlice]) -> Optional[str]:
+        """The newest window's end, the sync's upper bound (None for every other window, or without a cursor)."""
+        if self.cursor is None or not hasattr(self.cursor, "observe") or not stream_slice:
+            return None
+        end = stream_slice.get("end_time")
+        moment = _parse_time(end)
+        return end if moment is not None and moment >= self._created_at else None
+
+
+@dataclass
+class ReplicaRetriever(DateWindowsRetriever):
+    """Reads an object stream's date windows (``DateWindowsRetriever``) and, in an incremental sync, replays the
+    changes Close's event log shows since the saved position, so that a destination deduplicating by primary key
+    holds what Close holds:
 
     - a record deleted since (its ``deleted`` event, cascades and merged leads included) becomes a row of its id
       with the deletion time in ``_ab_cdc_deleted_at``, which deduplicated destinations apply as a delete. The
@@ -662,98 +833,28 @@ class ReplicaRetriever(Retriever):
       only ``merged`` on that lead, so the destination lead's activities are read again.
 
     Streams filtered by ``date_updated`` see their edits in their windows already, and replay deletions only.
-    In a history sync (no saved position) the windows that end before the stream's oldest record are not read.
-
-    The replay runs once per sync, in the newest window: the one ending at the sync's upper bound, which is later
-    than this retriever's creation. That window then *observes* its end less ``SETTLING_TIME`` on the stream's
-    cursor (the CDK saves the newest cursor value observed, not a window's end), so a quiet stream's position
-    moves on with the syncs instead of staying at its newest record; the next replay starts ``SETTLING_TIME``
-    before it. Replayed rows arrive out of cursor order, which the CDK notes but does not act on. Events' ``data``
-    is not used: keys of non-admin users see it for an hour only. Nothing is replayed without a saved position
-    (the windows read every live record), nor from one older than the log (``SavedStateCheck`` warns).
+    The replay runs once per sync, in the newest window, and starts ``SETTLING_TIME`` before the saved position.
+    Replayed rows arrive out of cursor order, which the CDK notes but does not act on. Events' ``data`` is not
+    used: keys of non-admin users see it for an hour only. Nothing is replayed without a saved position (the
+    windows read every live record), nor from one older than the log (``SavedStateCheck`` warns).
     """
 
-    windows: Retriever
-    api: Requester
-    config: Config
-    parameters: InitVar[Mapping[str, Any]]
-    cursor: Optional[Any] = None
-    name: str = ""
+    api: Optional[Requester] = None
     event_object_type: str = ""
     replayed_actions: List[str] = field(default_factory=lambda: ["deleted"])
     follows_merges: bool = False
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
-        self._stream = parameters.get("name") or self.name
+        super().__post_init__(parameters)
         self._endpoint = stream_endpoint(parameters)
         # The object type the log names the stream's records by: the shape's (tasks, searches) or the stream's own.
         object_type = self.event_object_type or parameters.get("event_object_type") or ""
         self._object_type = InterpolatedString.create(object_type, parameters=parameters).eval(self.config)
-        self._created_at = datetime.now(timezone.utc)
-        self._configured_start = _parse_time(self.config.get("start_date") or "2013-01-01")
-        # The cursor starts at the saved position, or at the configured start when there is none (a history sync).
-        start = getattr(self.cursor, "start", None)
-        start = start.replace(tzinfo=start.tzinfo or timezone.utc) if isinstance(start, datetime) else None
-        self._saved_position = start if start and self._configured_start and start > self._configured_start else None
         self._warned = False
-        self._oldest_lock = threading.Lock()
-        self._oldest: Any = _NOT_ASKED  # the stream's oldest cursor value in a history sync, once asked
 
-    def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
-        upper = self._sync_upper_bound(stream_slice)
-        if upper is not None or not self._before_the_data(records_schema, stream_slice):
-            yield from self.windows.read_records(records_schema, stream_slice)
-        if upper is None:
-            return
+    def _newest_window_extras(self, records_schema: Mapping[str, Any], stream_slice: StreamSlice) -> Iterable[Any]:
         since = self._replay_since()
-        if since is not None:
-            yield from self._replay(records_schema, stream_slice, since)
-        settled = (_parse_time(upper) - SETTLING_TIME).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-        self.cursor.observe(Record(data={self._cursor_field: settled}, stream_name=self._stream, associated_slice=stream_slice))
-
-    @property
-    def _cursor_field(self) -> str:
-        return self.cursor.cursor_field.cursor_field_key
-
-    def _before_the_data(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice]) -> bool:
-        """Whether a window of a history sync (no saved position) ends before the stream's oldest record, so that
-        reading it would cost a request for nothing. A history sync without a start date cuts windows from 2013
-        on, and most accounts hold years of nothing before their first records.
-
-        The oldest record is asked once per sync: the first record of one read over the whole range (lists are
-        sorted ascending by the cursor, tasks by creation, which no update precedes), one request. An empty
-        stream then costs that request and its newest window's."""
-        end = _parse_time((stream_slice or {}).get("end_time"))
-        if end is None or self.cursor is None or self._configured_start is None or self._saved_position is not None:
-            return False  # an incremental sync's windows start at the saved position
-        with self._oldest_lock:
-            if self._oldest is _NOT_ASKED:
-                self._oldest = self._oldest_value(records_schema)
-        return self._oldest is None or end < self._oldest
-
-    def _oldest_value(self, records_schema: Mapping[str, Any]) -> Optional[datetime]:
-        """The lowest cursor value (or creation time) of the first record of the whole range, or None if none."""
-        whole = StreamSlice(
-            partition={},
-            cursor_slice={
-                "start_time": self._configured_start.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
-                # Up to this retriever's creation: only the newest window ends later, and it is always read.
-                "end_time": self._created_at.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
-            },
-        )
-        for record in self.windows.read_records(records_schema, whole):  # one page: the generator stops here
-            values = [_parse_time(record.get(self._cursor_field)), _parse_time(record.get("date_created"))]
-            known = [v for v in values if v is not None]
-            return min(known) if known else self._configured_start
-        return None
-
-    def _sync_upper_bound(self, stream_slice: Optional[StreamSlice]) -> Optional[str]:
-        """The newest window's end, the sync's upper bound (None for every other window, or without a cursor)."""
-        if self.cursor is None or not hasattr(self.cursor, "observe") or not stream_slice:
-            return None
-        end = stream_slice.get("end_time")
-        moment = _parse_time(end)
-        return end if moment is not None and moment >= self._created_at else None
+        return self._replay(records_schema, stream_slice, since) if since is not None else ()
 
     def _replay_since(self) -> Optional[datetime]:
         """Where the replay starts: the saved position, less the settling time. None in a history sync or when the
