@@ -125,13 +125,18 @@ def write(folder: Path, name: str, content) -> str:
     return str(path)
 
 
-def arguments(folder: Path, command: str, config=None, catalog: Optional[ConfiguredAirbyteCatalog] = None) -> List[str]:
-    """The command line of ``command`` with the config and catalog written to files in ``folder``."""
+def arguments(
+    folder: Path, command: str, config=None, catalog: Optional[ConfiguredAirbyteCatalog] = None, state=None
+) -> List[str]:
+    """The command line of ``command`` with the config, catalog and state (a list of state messages) written to
+    files in ``folder``."""
     args = [command]
     if config is not None:
         args += ["--config", write(folder, "config.json", config)]
     if catalog is not None:
         args += ["--catalog", write(folder, "catalog.json", ConfiguredAirbyteCatalogSerializer.dump(catalog))]
+    if state is not None:
+        args += ["--state", write(folder, "state.json", state)]
     return args
 
 
@@ -140,6 +145,6 @@ def catalog_file(folder: Path, config, streams, mode: str = "incremental") -> st
     return write(folder, "configured_catalog.json", ConfiguredAirbyteCatalogSerializer.dump(catalog_for(config, streams, mode)))
 
 
-def console(capfd, folder: Path, command: str, config=None, catalog=None, debug: bool = False) -> ConsoleRun:
-    """``command`` with this config and catalog (written to files in ``folder``), optionally with ``--debug``."""
-    return invoke(capfd, *arguments(folder, command, config, catalog), *(["--debug"] if debug else []))
+def console(capfd, folder: Path, command: str, config=None, catalog=None, debug: bool = False, state=None) -> ConsoleRun:
+    """``command`` with this config, catalog and state (written to files in ``folder``), optionally with ``--debug``."""
+    return invoke(capfd, *arguments(folder, command, config, catalog, state), *(["--debug"] if debug else []))
