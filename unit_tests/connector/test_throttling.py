@@ -61,7 +61,7 @@ def test_one_request_refused_many_times_in_a_row_still_completes(make_simulator)
 def test_throttling_past_the_bound_fails_the_stream_with_a_transient_error_that_says_why(make_simulator, monkeypatch):
     from source_close_com import components
 
-    monkeypatch.setattr(components, "MAX_THROTTLED_S", 1.5)
+    monkeypatch.setattr(components, "MAX_THROTTLED_S", 3.0)
     throttle = {"kind": "429", "path": "user/", "nth": list(range(1, 1000)), "burst": 0, "reset": 0.2}
     sim = make_simulator(**NO_LIMIT, faults=[throttle], fractional_reset=True)
     result = sync_streams(sim.config(), ["users"], expect_errors=True)
@@ -69,4 +69,5 @@ def test_throttling_past_the_bound_fails_the_stream_with_a_transient_error_that_
     assert errors, "the read did not fail"
     assert any(e.failure_type.value == "transient_error" and "429" in e.message and "user/" in e.message for e in errors), errors
     refused = sim.stats()["paths"]["user/"]["status"].get("429", 0)
-    assert 5 <= refused <= 20, refused
+    # Each 429 asks for 0.2 s: about 12 fit in 3 s; a loaded machine (a round trip of up to 1 s) still fits 3.
+    assert 3 <= refused <= 20, refused
