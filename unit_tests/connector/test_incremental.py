@@ -161,3 +161,19 @@ def test_deleted_records_ask_the_event_log_only_in_combinations_close_supports(s
     assert {"lead", "contact", "opportunity", "task.lead", "activity.email", "activity.call"} <= asked
     assert {r["object_type"] for r in result.records["deleted_records"]} <= asked
     assert sum(p["status"].get("400", 0) for p in simulator.stats()["paths"].values()) == 0
+
+
+def test_a_task_window_past_max_skip_is_split_before_the_stream_stops_with_advice(make_simulator):
+    """Tasks split a window Close refuses to page (its `maximum skip`) instead of failing it. Only a run of tasks
+    sharing one instant stays too deep at the narrowest split: the stream then stops with the task advice, not
+    with the message every other stream gives."""
+    sim = make_simulator(seed=7, scale="small", max_skip=50, rps=None, org_rps=None, recent_limit=5000)
+    sim.mutate({"action": "create", "object_type": "task", "subtype": "lead", "count": 1100})
+    result = sync_streams(sim.config(window_days=3650), ["lead_tasks"], sync_mode="incremental", expect_errors=True)
+    messages = [m.trace.error.message or "" for m in result.output.errors]
+    assert any("Set a later start date so that each window holds fewer tasks." in m for m in messages), messages
+    assert not any("Please report the stream" in m for m in messages), messages
+    asked = [r["params"] for r in sim.stats()["paths"]["task/"]["recent"]]
+    refused = sim.stats()["paths"]["task/"]["status"].get("400", 0)
+    windows = {(p["date_updated__gte"][0], p["date_updated__lte"][0]) for p in asked if "date_updated__lte" in p}
+    assert refused >= 2 and len(windows) >= 3, f"{refused} refusals, windows asked: {sorted(windows)}"
