@@ -115,6 +115,8 @@ KEY_REJECTED = (
     "Close rejected the API key (401 Unauthorized). Check the key in the connector settings, or create a new one "
     "in Close under Settings > Developer > API Keys."
 )
+
+
 def _key_fingerprint(config: Mapping[str, Any]) -> str:
     material = f"{config.get('api_url') or ''}\0{config.get('api_key') or ''}"
     return hashlib.sha256(material.encode("utf8")).hexdigest()

@@ -44,8 +44,9 @@ def test_a_429_waits_what_close_says_then_retries_the_same_request(make_simulato
         ({"requests_per_second": 60}, 20),  # unset: one worker per 3 requests/s
         ({"requests_per_second": 20}, 10),  # unset, Close's default rate: the floor of 10
         ({"requests_per_second": 60, "num_workers": 4}, 4),  # set: the user's number
+        ({"window_days": 30}, 50),  # unset, no ceiling: the most the CDK allows (Close's headers set the pace)
     ],
-    ids=["unset at 60 per second", "unset at 20 per second", "set to 4"],
+    ids=["unset at 60 per second", "unset at 20 per second", "set to 4", "unset without a ceiling"],
 )
 def test_requests_in_flight_follow_num_workers_or_else_the_request_rate(make_simulator, settings, most):
     """With slow answers and about 50 date windows, requests in flight reach the worker count and never pass it."""
