@@ -111,12 +111,6 @@ def page_body(response: requests.Response) -> Any:
 # config before that (the packaged entry point's checks).
 DEFAULT_API_URL = "https://api.close.com/api/v1/"
 
-KEY_REJECTED = (
-    "Close rejected the API key (401 Unauthorized). Check the key in the connector settings, or create a new one "
-    "in Close under Settings > Developer > API Keys."
-)
-
-
 def _key_fingerprint(config: Mapping[str, Any]) -> str:
     material = f"{config.get('api_url') or ''}\0{config.get('api_key') or ''}"
     return hashlib.sha256(material.encode("utf8")).hexdigest()
@@ -247,6 +241,8 @@ def _public_url(url: Optional[str]) -> str:
 
 
 _CLOSE_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+# How cursor values and window bounds are written (the manifest's cursor `datetime_format`).
+CURSOR_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
 
 def _parse_time(value: Any) -> Optional[datetime]:
@@ -314,7 +310,7 @@ class SavedStateCheck(StateMigration):
 
     def migrate(self, stream_state: Mapping[str, Any]) -> Mapping[str, Any]:
         checked = copy.deepcopy(dict(stream_state))
-        now = self._now.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        now = self._now.strftime(CURSOR_FORMAT)
         future: Dict[str, str] = {}
         too_old: Dict[str, str] = {}
         for cursor in self.cursor_mappings(checked):
@@ -424,7 +420,7 @@ class KeysetPagination(HasMorePaging):
         moment = moment.astimezone(timezone.utc)
         if self.precision == "minute":
             moment = moment.replace(second=0, microsecond=0)
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        return moment.strftime(CURSOR_FORMAT)
 
     def next_page_token(
         self,
@@ -454,7 +450,7 @@ class KeysetPagination(HasMorePaging):
         # deleted before the next request, the rest move up by one, and the overlap still covers them. The rows
         # re-read are dropped by id (`PageRows`), so nothing is emitted twice.
         overlap = min(run, max(1, (self._page_size or len(rows)) // 2))
-        after = _parse_time(last_value).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        after = _parse_time(last_value).astimezone(timezone.utc).strftime(CURSOR_FORMAT)
         seen = [row.get("id") for row in rows[len(rows) - min(overlap, tail):]]
         token = {"after": after, "key": key, "skip": run - overlap}
         RereadRows.leave(self._stream, token, seen)  # for `PageRows`, which reads the page this token asks for
@@ -696,7 +692,7 @@ class HistoryPlan:
         a list served newest first tells its density, but not where its data begins."""
         now = datetime.now(timezone.utc)
         whole = StreamSlice(partition={}, cursor_slice={
-            "start_time": start.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"), "end_time": now.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),
+            "start_time": start.strftime(CURSOR_FORMAT), "end_time": now.strftime(CURSOR_FORMAT),
         })
         records = iter(windows.read_records(records_schema, whole))
         first_page = list(itertools.islice(records, page_size or 1))
@@ -788,7 +784,7 @@ class DateWindowsRetriever(Retriever):
         if upper is None:
             return
         yield from self._newest_window_extras(records_schema, stream_slice)
-        settled = (_parse_time(upper) - SETTLING_TIME).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        settled = (_parse_time(upper) - SETTLING_TIME).strftime(CURSOR_FORMAT)
         self.cursor.observe(Record(data={self._cursor_field: settled}, stream_name=self._stream, associated_slice=stream_slice))
 
     def _newest_window_extras(self, records_schema: Mapping[str, Any], stream_slice: StreamSlice) -> Iterable[Any]:
@@ -867,7 +863,7 @@ class ReplicaRetriever(DateWindowsRetriever):
         return position - SETTLING_TIME
 
     def _replay(self, records_schema: Mapping[str, Any], stream_slice: StreamSlice, since: datetime) -> Iterable[Any]:
-        since_text = since.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        since_text = since.strftime(CURSOR_FORMAT)
         deleted: Dict[str, str] = {}
         # Created and lead-merge activities have no events of their own: only the merges of their leads show.
         actions = self.replayed_actions if self._object_type else []
@@ -1126,12 +1122,15 @@ class CloseKeyAuth(BasicHttpAuthenticator):
     """HTTP Basic with the API key as username and an empty password, as Close asks. The encoded header value is
     as secret as the key: it is registered with the CDK's secret filter, so debug logs of outbound requests
     (which include their headers) show ``****`` instead. Once Close has rejected the key, no request is sent
-    with it again (``RejectedKeys``): the stream fails at once with the same config error."""
+    with it again (``RejectedKeys``): the stream fails at once with the same config error (``rejected_message``,
+    the manifest's words for a 401)."""
+
+    rejected_message: str = "Close rejected the API key (401 Unauthorized)."
 
     @property
     def token(self) -> str:
         if RejectedKeys.includes(self.config):
-            raise AirbyteTracedException(message=KEY_REJECTED, failure_type=FailureType.config_error)
+            raise AirbyteTracedException(message=self.rejected_message, failure_type=FailureType.config_error)
         token = super().token
         encoded = token.split(" ", 1)[1]
         if filter_secrets(encoded) == encoded:

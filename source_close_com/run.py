@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import requests
+import yaml
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, best_match
 
@@ -60,7 +61,8 @@ sys.modules.setdefault("source_declarative_manifest.components", components)
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.yaml")
 DEFAULT_API_URL = components.DEFAULT_API_URL
-KEY_REJECTED = components.KEY_REJECTED
+# What a 401 means, in the manifest's words (its `key_rejected` filter).
+KEY_REJECTED = yaml.safe_load(MANIFEST_PATH.read_text())["definitions"]["response_filters"]["key_rejected"]["error_message"]
 # Contacts are read through Advanced Filtering: check probes that endpoint, with the smallest search it takes.
 SEARCH_PROBE = {"query": {"type": "object_type", "object_type": "contact"}, "_limit": 1}
 # What each input file should hold, said after what is wrong with it.
