@@ -41,7 +41,9 @@ def one_run(scale: str, grouping: str, limit: int, window_s: float, latency_ms: 
         catalog = discover(config, workdir, command)
         names = [s["name"] for s in catalog["streams"]]
         before = truth_ids(sim, names, config["start_date"]) if check_truth else None
-        sim.configure(window_limit=limit)  # windows start afresh: discover's requests do not count against the read
+        # Windows start afresh (discover's requests do not count against the read); every request kept, for the
+        # busiest group's timeline.
+        sim.configure(window_limit=limit, recent_limit=1_000_000)
         sim.reset_stats()
         result = run_read(config, configured_catalog(catalog, "full_refresh"), workdir=workdir, keep_ids=check_truth,
                           command=command)
@@ -65,6 +67,16 @@ def one_run(scale: str, grouping: str, limit: int, window_s: float, latency_ms: 
           f"{stats['groups'][busiest]['requests']} requests at {granted[busiest]:.1f}/s; {len(stats['groups'])} groups")
     print(f"  {totals['requests']} requests, {throttled} x 429 ({row['share_429']:.2%}), status {totals['status']}, "
           f"peak in flight {totals.get('peak_concurrency')}")
+    # When the busiest group had requests to send: a late start or a thin tail is time the bound does not allow.
+    started = stats["started_at"]
+    times = sorted(entry["t"] - started for path in stats["paths"].values() if path["group"] == busiest
+                   for entry in path["recent"])
+    if times:
+        buckets = [0] * (int(times[-1] // 5) + 1)
+        for moment in times:
+            buckets[int(moment // 5)] += 1
+        print(f"  busiest group: first request at {times[0]:.1f} s, last at {times[-1]:.1f} s of the read; "
+              f"requests per 5 s (its limit allows {granted[busiest] * 5:.0f}): {buckets}")
     print(f"  {result.records} records; connector CPU {result.cpu_s:.1f} s ({result.cpu_s / result.wall_s:.0%} of a "
           f"core), {result.records / max(result.cpu_s, 1e-9):.0f} records per CPU-second, peak RSS {result.peak_rss_mb:.0f} MB")
     return end_of_run(row, result, before, after)
