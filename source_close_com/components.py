@@ -774,7 +774,9 @@ class DateWindowsRetriever(Retriever):
         else:
             history, walk = self._history_plan(records_schema)
             if walk is not None:  # this window asked first: it emits the walk, under its own slice
-                yield from (Record(data=dict(record), stream_name=self._stream, associated_slice=stream_slice) for record in walk)
+                for record in walk:
+                    data = record.data if isinstance(record, Record) else record  # no copy per record
+                    yield Record(data=data, stream_name=self._stream, associated_slice=stream_slice)
             window = stream_slice or {}
             if not history.covers(_parse_time(window.get("start_time")), _parse_time(window.get("end_time"))):
                 records = self.windows.read_records(records_schema, stream_slice)

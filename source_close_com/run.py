@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import requests
-import yaml
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, best_match
 
@@ -61,8 +60,6 @@ sys.modules.setdefault("source_declarative_manifest.components", components)
 
 MANIFEST_PATH = Path(__file__).with_name("manifest.yaml")
 DEFAULT_API_URL = components.DEFAULT_API_URL
-# What a 401 means, in the manifest's words (its `key_rejected` filter).
-KEY_REJECTED = yaml.safe_load(MANIFEST_PATH.read_text())["definitions"]["response_filters"]["key_rejected"]["error_message"]
 # Contacts are read through Advanced Filtering: check probes that endpoint, with the smallest search it takes.
 SEARCH_PROBE = {"query": {"type": "object_type", "object_type": "contact"}, "_limit": 1}
 # What each input file should hold, said after what is wrong with it.
@@ -190,8 +187,10 @@ class SourceCloseCom(YamlDeclarativeSource):
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         """``GET me/`` proves the key and the host; one ``_limit=1`` request per endpoint then finds the streams
         the key may not read, which a sync skips with a warning."""
+        # What a 401 means, in the manifest's words (its `key_rejected` filter, which a sync's 401 meets).
+        rejected = self.resolved_manifest["definitions"]["response_filters"]["key_rejected"]["error_message"]
         probe = CloseProbe(config)
-        failure, who, person_must_act = probe.me()
+        failure, who, person_must_act = probe.me(rejected)
         if failure and person_must_act:
             raise AirbyteTracedException(message=failure, failure_type=FailureType.config_error)
         if failure:
@@ -256,8 +255,9 @@ class CloseProbe:
             time.sleep(min((components.throttle_wait(response) or 1.0), 30.0))
         return response
 
-    def me(self) -> Tuple[Optional[str], str, bool]:
-        """(failure sentence or None, who the key belongs to, whether a person must fix the config)."""
+    def me(self, rejected: str) -> Tuple[Optional[str], str, bool]:
+        """(failure sentence or None, who the key belongs to, whether a person must fix the config); ``rejected``
+        is the sentence for a 401."""
         url = self.base + "me/"
         try:
             response = self.get("me/")
@@ -271,7 +271,7 @@ class CloseProbe:
             )
         status = response.status_code
         if status == 401:
-            return KEY_REJECTED, "", True
+            return rejected, "", True
         if status == 403:
             return (
                 "Close accepted the API key but refused to say whose it is (403 Forbidden). Ask a Close admin to "
