@@ -8,15 +8,17 @@ group and key, under a grouping: ``close`` (the first path segment, ``data/searc
 (every path its own group). The connector runs without ``requests_per_second`` and, unless ``--workers`` is given,
 without ``num_workers``: it paces on the ``RateLimit`` header alone. Answers take 150 +/- 50 ms (100 ms + uniform[0, 100] ms).
 
-Printed per run: wall time, requests and 429s, and the bound the limits allow for the requests the sync made:
-``max over groups of (requests of the group / its granted rate)`` where the granted rate is N per window (the
-requests themselves are those the connector chose to make; the minimum the data needs is ``bench_incremental``'s
-figure), the ratio wall / bound, the busiest group, connector CPU, and whether every stream equals the ground truth.
+Printed per run: wall time, requests and 429s, and two bounds the limits allow: ``max over groups of (requests
+of the group / its granted rate)``, where the granted rate is N per window, for the requests the sync made, and the
+same for the minimum the data needs (per stream max(partitions, ceil(records / page)), as ``bench_requests`` counts
+it: the goal's bound); the ratios wall / bound, the busiest group, connector CPU, and whether every stream equals
+the ground truth.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -25,8 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
     SimulatorProcess, add_run_options, configured_catalog, connector_command, discover, end_of_run, fmt_table,
-    machine_line, run_read, truth_ids,
+    machine_line, run_read, stream_endpoints, truth_ids,
 )
+from bench.bench_requests import page_sizes, partition_floors  # noqa: E402
 
 
 def one_run(scale: str, grouping: str, limit: int, window_s: float, latency_ms: float, jitter_ms: float, seed: int,
@@ -55,16 +58,22 @@ def one_run(scale: str, grouping: str, limit: int, window_s: float, latency_ms: 
     need = {g: (c["requests"] - c["429"]) / granted[g] for g, c in stats["groups"].items()}
     busiest = max(need, key=need.get)
     bound = need[busiest]
+    # The issue's bound: the slowest group's minimum requests (what its streams' records need) over its rate.
+    minimum = group_minimum(stats, result.counts)
+    floor_s = max((minimum.get(g, 0) / granted[g] for g in granted), default=0.0) or bound
     row = {
         "grouping": grouping, "limit": limit, "wall_s": result.wall_s, "requests": totals["requests"], "429": throttled,
         "share_429": throttled / max(totals["requests"], 1), "bound_s": bound, "ratio": result.wall_s / bound,
         "busiest": busiest, "groups": len(stats["groups"]), "records": result.records, "cpu_s": result.cpu_s,
-        "rss_mb": result.peak_rss_mb, "errors": result.errors,
+        "rss_mb": result.peak_rss_mb, "errors": result.errors, "floor_s": floor_s, "floor_ratio": result.wall_s / floor_s,
     }
     print(f"\n== grouping {grouping}, {limit} requests per {window_s:g} s per group, latency {latency_ms:g} ms + "
           f"[0, {jitter_ms:g}] ms")
     print(f"  wall {result.wall_s:.1f} s vs bound {bound:.1f} s ({row['ratio']:.2f}x): busiest group {busiest!r} "
           f"{stats['groups'][busiest]['requests']} requests at {granted[busiest]:.1f}/s; {len(stats['groups'])} groups")
+    slowest = max(granted, key=lambda g: minimum.get(g, 0) / granted[g])
+    print(f"  on the minimum the data needs: bound {floor_s:.1f} s ({row['floor_ratio']:.2f}x): {slowest!r} needs "
+          f"{minimum.get(slowest, 0)} requests at least (made {stats['groups'][slowest]['requests'] - stats['groups'][slowest]['429']})")
     print(f"  {totals['requests']} requests, {throttled} x 429 ({row['share_429']:.2%}), status {totals['status']}, "
           f"peak in flight {totals.get('peak_concurrency')}")
     # When the busiest group had requests to send: a late start or a thin tail is time the bound does not allow.
@@ -80,6 +89,22 @@ def one_run(scale: str, grouping: str, limit: int, window_s: float, latency_ms: 
     print(f"  {result.records} records; connector CPU {result.cpu_s:.1f} s ({result.cpu_s / result.wall_s:.0%} of a "
           f"core), {result.records / max(result.cpu_s, 1e-9):.0f} records per CPU-second, peak RSS {result.peak_rss_mb:.0f} MB")
     return end_of_run(row, result, before, after)
+
+
+def group_minimum(stats: dict, counts: dict) -> dict:
+    """Per endpoint group, the requests its streams' records need at least: max(partitions, ceil(records / page))
+    per stream, with the page each stream's requests asked for (as ``bench_requests`` counts them)."""
+    endpoints = stream_endpoints()
+    sizes = page_sizes(stats, endpoints)
+    floors = partition_floors(None)
+    minimum: dict = {}
+    for stream, (path, _) in endpoints.items():
+        scope = stats["paths"].get(path)
+        if scope is None or stream not in counts:
+            continue
+        need = max(floors.get(stream, 1), math.ceil(counts[stream] / max(sizes.get(stream) or 100, 1)))
+        minimum[scope["group"]] = minimum.get(scope["group"], 0) + need
+    return minimum
 
 
 def main() -> int:
@@ -98,9 +123,10 @@ def main() -> int:
                     command, args.workers) for g, n in runs]
     print("\n" + machine_line() + " (after)\n")
     print(fmt_table(
-        ["grouping", "limit/window", "wall s", "bound s", "wall/bound", "requests", "429s", "429 %", "CPU s", "RSS MB",
-         "truth"],
-        [[r["grouping"], r["limit"], f"{r['wall_s']:.1f}", f"{r['bound_s']:.1f}", f"{r['ratio']:.2f}x", r["requests"],
+        ["grouping", "limit/window", "wall s", "bound s", "wall/bound", "minimum bound s", "wall/minimum bound",
+         "requests", "429s", "429 %", "CPU s", "RSS MB", "truth"],
+        [[r["grouping"], r["limit"], f"{r['wall_s']:.1f}", f"{r['bound_s']:.1f}", f"{r['ratio']:.2f}x",
+          f"{r['floor_s']:.1f}", f"{r['floor_ratio']:.2f}x", r["requests"],
           r["429"], f"{r['share_429']:.2%}", f"{r['cpu_s']:.1f}", f"{r['rss_mb']:.0f}",
           {True: "ok", False: "DIFF", None: "-"}[r.get("truth_ok")]] for r in rows]))
     return 0

@@ -15,13 +15,14 @@ import itertools
 import ipaddress
 import keyword
 import logging
+import queue
 import re
 import sys
 import threading
 import time
 from dataclasses import InitVar, dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, Iterable, List, Mapping, MutableMapping, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, MutableMapping, Optional, Union
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -413,6 +414,11 @@ class KeysetPagination(HasMorePaging):
         self._stream = parameters.get("name", "")
         self._field = InterpolatedString.create(self.sort_field, parameters=parameters).eval(self.config)
 
+    @property
+    def field(self) -> str:
+        """The field the list is sorted and paged by."""
+        return self._field
+
     def _tie_key(self, value: Any) -> Optional[str]:
         moment = _parse_time(value)
         if moment is None:
@@ -729,6 +735,173 @@ def _close(records: Iterable[Any]) -> None:
         close()
 
 
+def _moment(value: Any) -> Optional[datetime]:
+    """A cursor value as a time, the fast way first (the walks below read one per record once split)."""
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return _parse_time(value)
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return None
+
+
+@dataclass(eq=False)
+class _Walk:
+    """One keyset read of a range of a window: from ``start`` to ``end`` (both inclusive), emitting nothing from
+    ``cut`` on once another walk took the rest. ``position`` and ``page_span`` are those of its last page."""
+
+    start: datetime
+    end: datetime
+    cut: Optional[datetime] = None
+    position: Optional[datetime] = None
+    page_span: Optional[timedelta] = None
+
+    def pages_ahead(self) -> float:
+        """How many pages the walk has left, by the span of its last page: 0 before its first page, and after a page
+        of one instant, which tells nothing of what follows it."""
+        if self.position is None or not self.page_span:
+            return 0.0
+        return ((self.cut or self.end) - self.position) / self.page_span
+
+
+_WALK_DONE = object()
+
+
+class WindowWalks:
+    """Reads one date window with up to ``width`` walks at once, so that a dense window is not paged one request
+    after another at the end of a sync while its endpoint group has room for more.
+
+    Keyset paging reads any range correctly, so a walk can give away the far half of what it has left: whenever a
+    walk ends a page with at least ``2 * MIN_PAGES`` pages ahead of it (by that page's span) while fewer than
+    ``width`` walks run, a new walk takes the range from the middle of what is left, rounded down to a whole
+    minute (lead queries compare dates to the minute), and the old walk emits nothing from there on and stops
+    when it gets there. A walk that ends splits the walk with the most pages ahead. Each split costs at most one
+    partial page. Pages reach the window's reader through a short queue, so walks wait for a slow destination
+    instead of filling memory.
+    """
+
+    MIN_PAGES = 4
+
+    def __init__(self, read: Any, stream: str, window: StreamSlice, cursor_field: str, page_size: int, width: int) -> None:
+        self._read = read  # a slice -> its records
+        self._stream = stream
+        self._window = window
+        self._cursor_field = cursor_field
+        self._page_size = page_size
+        self._width = width
+        self._thread_name = f"{threading.current_thread().name}-walk"
+        self._lock = threading.Lock()
+        self._running: List[_Walk] = []
+        self._launched = 0
+        self._pages: "queue.Queue[Any]" = queue.Queue(maxsize=2 * width)
+        self._stopped = threading.Event()
+
+    def __iter__(self) -> Iterator[Any]:
+        start, end = _moment(self._window.get("start_time")), _moment(self._window.get("end_time"))
+        if start is None or end is None:
+            yield from self._read(self._window)
+            return
+        with self._lock:
+            self._start(_Walk(start=start, end=end))
+        done = 0
+        try:
+            while True:
+                item = self._pages.get()
+                if item is _WALK_DONE:
+                    done += 1
+                    with self._lock:
+                        if done == self._launched:
+                            return
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    for record in item:  # the window's records, whichever walk read them
+                        data = record.data if isinstance(record, Record) else record
+                        yield Record(data=data, stream_name=self._stream, associated_slice=self._window)
+        finally:
+            self._stopped.set()
+
+    def _start(self, walk: _Walk) -> None:
+        """Runs a walk on a thread of its own (under the lock)."""
+        self._running.append(walk)
+        self._launched += 1
+        threading.Thread(target=self._walk, args=(walk,), name=self._thread_name, daemon=True).start()
+
+    def _walk(self, walk: _Walk) -> None:
+        try:
+            part = StreamSlice(
+                partition=self._window.partition, extra_fields=self._window.extra_fields,
+                cursor_slice={"start_time": walk.start.strftime(CURSOR_FORMAT), "end_time": walk.end.strftime(CURSOR_FORMAT)},
+            )
+            records = iter(self._read(part))
+            try:
+                page: List[Any] = []
+                for record in records:
+                    if not self._before_cut(walk, record):
+                        break  # the rest is another walk's
+                    page.append(record)
+                    if len(page) == self._page_size:
+                        goes_on, page = self._hand_on(walk, page, full=True), []
+                        if not goes_on:
+                            break
+                if page:
+                    self._hand_on(walk, page, full=False)
+            finally:
+                _close(records)
+            with self._lock:
+                self._running.remove(walk)
+                if self._running and not self._stopped.is_set():
+                    self._split(max(self._running, key=_Walk.pages_ahead))
+        except BaseException as error:  # the window's reader raises it
+            self._put(error)
+        finally:
+            self._put(_WALK_DONE)
+
+    def _before_cut(self, walk: _Walk, record: Mapping[str, Any]) -> bool:
+        if walk.cut is None:
+            return True
+        moment = _moment(record.get(self._cursor_field))
+        return moment is None or moment < walk.cut
+
+    def _hand_on(self, walk: _Walk, page: List[Any], full: bool) -> bool:
+        """Emits a page (what of it comes before the walk's cut) and splits the walk when it is worth it; whether
+        the walk goes on."""
+        with self._lock:
+            kept = [record for record in page if self._before_cut(walk, record)]
+            full = full and len(kept) == len(page)
+            # What the walk emitted ends at its position: a split only ever cuts past it.
+            first = _moment(kept[0].get(self._cursor_field)) if kept else None
+            last = _moment(kept[-1].get(self._cursor_field)) if kept else None
+            walk.position = last or walk.position
+            walk.page_span = (last - first) if (full and first and last) else None
+            if walk.page_span is not None:
+                self._split(walk)
+        if kept:
+            self._put(kept)
+        return full and not self._stopped.is_set()
+
+    def _split(self, walk: _Walk) -> None:
+        """Gives the far half of what ``walk`` has left to a new walk, when there is room for one and enough pages
+        to share (under the lock)."""
+        if len(self._running) >= self._width or walk.pages_ahead() < 2 * self.MIN_PAGES:
+            return
+        end = (walk.cut - timedelta(microseconds=1)) if walk.cut is not None else walk.end
+        middle = (walk.position + (end - walk.position) / 2).replace(second=0, microsecond=0)
+        if middle <= walk.position or middle > end:
+            return
+        walk.cut = middle
+        self._start(_Walk(start=middle, end=end))
+
+    def _put(self, item: Any) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._pages.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+
 @dataclass
 class DateWindowsRetriever(Retriever):
     """Reads a stream's date windows (the CDK's slices, each read by ``windows``) so that requests follow the data:
@@ -750,6 +923,7 @@ class DateWindowsRetriever(Retriever):
     page_size: Optional[int] = None  # for lists whose paginator does not state its page size
     ascending: bool = True  # whether the list serves oldest first (the event log serves newest first)
     walk_pages: Union[int, str] = 0  # the longest history read in one walk, in pages (0: windows only)
+    walks_per_window: Union[int, str] = 1  # how many walks may read one window at once (``WindowWalks``)
 
     def __post_init__(self, parameters: Mapping[str, Any]) -> None:
         self._stream = parameters.get("name") or self.name
@@ -764,13 +938,17 @@ class DateWindowsRetriever(Retriever):
         size = (strategy.get_page_size() if strategy is not None else None) or self.page_size
         self._page_size = int(size) if size else None
         self._walk_pages = int(InterpolatedString.create(str(self.walk_pages), parameters=parameters).eval(self.config) or 0)
+        self._walks_per_window = int(InterpolatedString.create(str(self.walks_per_window), parameters=parameters).eval(self.config) or 1)
+        # Walks split a window along the order its list is served in, which must be the cursor's: keyset lists name
+        # their sort field, searches sort by the cursor.
+        self._sort_field = getattr(strategy, "field", None)
         self._history_lock = threading.Lock()
         self._history: Optional[HistoryPlan] = None  # a history sync's plan, made by the first window read
 
     def read_records(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice] = None) -> Iterable[Any]:
         upper = self._sync_upper_bound(stream_slice)
         if self._saved_position is not None or self.cursor is None or self._configured_start is None:
-            yield from self.windows.read_records(records_schema, stream_slice)
+            yield from self._read_window(records_schema, stream_slice)
         else:
             history, walk = self._history_plan(records_schema)
             if walk is not None:  # this window asked first: it emits the walk, under its own slice
@@ -779,7 +957,7 @@ class DateWindowsRetriever(Retriever):
                     yield Record(data=data, stream_name=self._stream, associated_slice=stream_slice)
             window = stream_slice or {}
             if not history.covers(_parse_time(window.get("start_time")), _parse_time(window.get("end_time"))):
-                records = self.windows.read_records(records_schema, stream_slice)
+                records = self._read_window(records_schema, stream_slice)
                 if history.newer_than is not None:  # a walk cut short left this window its older records
                     records = (r for r in records if history.left_to_windows(_parse_time(r.get(self._cursor_field))))
                 yield from records
@@ -788,6 +966,16 @@ class DateWindowsRetriever(Retriever):
         yield from self._newest_window_extras(records_schema, stream_slice)
         settled = (_parse_time(upper) - SETTLING_TIME).strftime(CURSOR_FORMAT)
         self.cursor.observe(Record(data={self._cursor_field: settled}, stream_name=self._stream, associated_slice=stream_slice))
+
+    def _read_window(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice]) -> Iterable[Any]:
+        """A window's records: read by up to ``walks_per_window`` walks when its list is served in cursor order."""
+        if (self._walks_per_window > 1 and self.cursor is not None and stream_slice and self._page_size
+                and self.ascending and self._sort_field in (None, self._cursor_field)):
+            return WindowWalks(
+                lambda part: self.windows.read_records(records_schema, part), self._stream, stream_slice, self._cursor_field,
+                self._page_size, self._walks_per_window,
+            )
+        return self.windows.read_records(records_schema, stream_slice)
 
     def _newest_window_extras(self, records_schema: Mapping[str, Any], stream_slice: StreamSlice) -> Iterable[Any]:
         """What the newest window reads besides its own range, once per sync: nothing here."""
@@ -1279,6 +1467,13 @@ class _Counter:
         self.paths: set = set()
         self.in_flight: Dict[int, _Ticket] = {}
         self.sent = 0
+        self.rolled_at = -float("inf")  # when this connector last took the window for refilled
+
+    def uncounted(self, ticket: "_Ticket") -> int:
+        """The requests in flight Close had not counted yet when it counted ``ticket``: those sent after it. Answers
+        come back in any order, so taking off every request in flight would take off the earlier ones twice; one
+        sent earlier that reached Close later is the local count's to cover (``remaining`` keeps the lower)."""
+        return sum(1 for seq in self.in_flight if seq > ticket.seq)
 
     def roll(self, now: float) -> None:
         """Once the window Close announced has passed, the counter is full again."""
@@ -1290,6 +1485,7 @@ class _Counter:
         self.floor = self.limit
         self.window_end = now + max(self.window_s, 0.05)
         self.window_known = False
+        self.rolled_at = now
 
     def absorb(self, other: "_Counter") -> None:
         self.paths |= other.paths
@@ -1307,14 +1503,17 @@ class ClosePacer:
     Close limits requests per endpoint group (path and method), per key and per organisation, and publishes no map
     of the groups; every answer says how much is left of the counter it was charged to. So the grouping is learned:
 
-    - a path starts as unknown and sends one request at a time until its first answer;
+    - a path starts as unknown and sends one request at a time until its first answer, for which every counter
+      keeps room meanwhile (it may spend any of them);
     - an answer joins its path to the counter it shows: same limit, a window ending at the same moment, and a
       ``remaining`` below what that counter showed before (a shared counter only goes down within a window);
     - an answer that shows more left than its counter had shown before the request left proves the path is
       charged elsewhere, and it is placed again (so a grouping that changes between two requests is followed);
     - an answer lower than the counter's own requests explain shows another counter spending it: the two merge.
 
-    Each counter then lets out only what it has left in its window and holds the rest until the window ends. A 429
+    Each counter then lets out only what it has left in its window and holds the rest until the window ends; an
+    answer counts as still to come only the requests sent after it, and one that left in the window before the
+    counter's refill tells nothing of the new one. A 429
     stops its counter until the reset Close names; the request waits that long and is sent again, for at most
     ``MAX_THROTTLED_S`` in all, and each throttle episode is logged once. ``requests_per_second``, when set, caps
     all requests of the key together (for keys shared with other integrations).
@@ -1326,6 +1525,9 @@ class ClosePacer:
         self._counters: List[_Counter] = []
         self._probes: Dict[str, float] = {}  # unknown path -> when its one request in flight left
         self._probe_held: Dict[str, float] = {}  # unknown path refused with 429 -> until when it waits
+        # First requests of paths in flight: each may spend any counter, so every counter keeps room for them until
+        # their answers show which one they spent.
+        self._unplaced = 0
         self._seq = 0
         self._ceiling = float(ceiling_rps) if ceiling_rps else None
         self._recent_sends: List[float] = []
@@ -1358,7 +1560,7 @@ class ClosePacer:
                             wait = probe + _PROBE_PATIENCE_S - now
                     else:
                         counter.roll(now)
-                        if counter.remaining > 0:
+                        if counter.remaining > self._unplaced:
                             self._send(request, key, counter, now)
                             return
                         wait = counter.window_end - now + 0.02
@@ -1380,8 +1582,7 @@ class ClosePacer:
             self._recent_sends.append(now)
         if counter is None:
             ticket = _Ticket(self._seq, key, None, None, 0, 0, now)
-            for known in self._counters:  # it may spend any of them: none counts on the one it may take
-                known.remaining = max(0, known.remaining - 1)
+            self._unplaced += 1
         else:
             ticket = _Ticket(self._seq, key, counter, counter.floor, counter.sent, len(counter.in_flight), now)
             counter.remaining -= 1
@@ -1397,8 +1598,10 @@ class ClosePacer:
         request._close_ticket = None  # type: ignore[attr-defined]
         if ticket.counter is not None:
             ticket.counter.in_flight.pop(ticket.seq, None)
-        elif self._probes.get(ticket.key) == ticket.sent_at:
-            del self._probes[ticket.key]
+        else:
+            self._unplaced -= 1
+            if self._probes.get(ticket.key) == ticket.sent_at:
+                del self._probes[ticket.key]
         return ticket
 
     # -- when an answer comes back --
@@ -1453,23 +1656,25 @@ class ClosePacer:
         end = now + reading.reset
         counter = self._by_path.get(key)
         if counter is not None and counter is ticket.counter and counter.limit == limit:
+            if ticket.sent_at < counter.rolled_at:  # counted in the window before: it tells nothing of this one
+                return
             counter.window_s = max(counter.window_s, reading.reset)
             if reading.reset == 0:  # refilled as of now (or no limit at all): nothing to learn of the grouping
-                counter.remaining = max(0, left - len(counter.in_flight))
+                counter.remaining = max(0, left - counter.uncounted(ticket))
                 counter.floor, counter.window_end, counter.window_known = left, now, True
                 return
             if not counter.window_known or end > counter.window_end + _WINDOW_TOLERANCE_S:
                 # A new window: Close tells when it ends. (Counters that refill together are not taken for one:
                 # many do at the start of a sync; a count spent by others shows below, as a drop.)
                 counter.window_end, counter.window_known, counter.floor = end, True, left
-                counter.remaining = max(0, left - len(counter.in_flight))
+                counter.remaining = max(0, left - counter.uncounted(ticket))
                 return
             if abs(end - counter.window_end) <= _WINDOW_TOLERANCE_S and left < (ticket.floor_at_send or 0):
                 explained = 1 + ticket.in_flight_at_send + (counter.sent - ticket.sent_before - 1)
                 if (ticket.floor_at_send or 0) - left > explained:
                     self._merge_with_spender(counter, limit, left, end)
                 counter.floor = min(counter.floor, left)
-                counter.remaining = min(counter.remaining, max(0, left - len(counter.in_flight)))
+                counter.remaining = min(counter.remaining, max(0, left - counter.uncounted(ticket)))
                 # Each answer's end is late by its rounding and its way back, never early: the earliest is nearest.
                 counter.window_end = min(counter.window_end, end)
                 return

@@ -139,3 +139,34 @@ def test_a_counter_lets_out_only_what_is_left_in_its_window():
     blocked.start()
     blocked.join(0.5)
     assert blocked.is_alive(), "a fourth request left although Close said three were left for 30 s"
+
+
+def test_answers_coming_back_out_of_order_take_no_request_off_twice():
+    """Close counts requests as they arrive and answers them in any order: an answer counted early but back late
+    shows more left than one counted late, and neither may lower the count below what was sent."""
+    pacer = ClosePacer(None)
+    probe = request("activity/email/")
+    pacer.acquire(probe)
+    pacer.learn(answer(probe, 60, 59, 8))
+    burst = [request("activity/email/") for _ in range(20)]
+    for sent in burst:
+        pacer.acquire(sent)
+    # Close counted them in the order they left (58 down to 39 left) and answers them last first.
+    for index, sent in reversed(list(enumerate(burst))):
+        pacer.learn(answer(sent, 60, 58 - index, 8))
+        assert counter_of(pacer, "activity/email/").remaining == 39, index
+
+
+def test_a_path_read_for_the_first_time_takes_nothing_from_the_other_counters_once_answered():
+    pacer = ClosePacer(None)
+    known = request("activity/email/")
+    pacer.acquire(known)
+    pacer.learn(answer(known, 60, 59, 8))
+    newcomer = request("user/")
+    pacer.acquire(newcomer)
+    # Until its answer tells which counter it spent, every counter keeps room for it.
+    assert pacer._unplaced == 1
+    pacer.learn(answer(newcomer, 60, 59, 8))
+    assert pacer._unplaced == 0
+    assert counter_of(pacer, "user/") is not counter_of(pacer, "activity/email/")
+    assert counter_of(pacer, "activity/email/").remaining == 59
