@@ -667,7 +667,7 @@ class HistoryPlan:
     A list served newest first (the event log) shows its busiest minutes first, so its first page tells little of
     the rest: its walk goes on for up to ``walk_pages`` pages while the other windows wait, and when it has not
     reached the start by then it keeps what is newer than its last value (``newer_than``) and leaves the rest to
-    the windows. Whatever the order a list pages in, the walk is one read of one window, paged as the stream's
+    the windows, which read only up to that value (``clip``). Whatever the order a list pages in, the walk is one read of one window, paged as the stream's
     windows are.
     """
 
@@ -685,9 +685,15 @@ class HistoryPlan:
             return window_start is not None and window_start > self.newer_than
         return self.oldest is not None and window_end < self.oldest
 
-    def left_to_windows(self, moment: Optional[datetime]) -> bool:
-        """Whether a window's record with this cursor value is the window's to emit, not the walk's."""
-        return self.newer_than is None or moment is None or moment <= self.newer_than
+    def clip(self, window: StreamSlice) -> StreamSlice:
+        """The part of a window the walk left to it: up to the walk's last value (inclusive) when the walk stopped
+        inside the window, else the whole window."""
+        end = _parse_time(window.get("end_time"))
+        if self.newer_than is None or end is None or end <= self.newer_than:
+            return window
+        return StreamSlice(partition=window.partition, extra_fields=window.extra_fields, cursor_slice={
+            **window.cursor_slice, "end_time": self.newer_than.astimezone(timezone.utc).strftime(CURSOR_FORMAT),
+        })
 
     @staticmethod
     def probe(
@@ -733,6 +739,14 @@ def _close(records: Iterable[Any]) -> None:
     close = getattr(records, "close", None)
     if close is not None:
         close()
+
+
+def _under_slice(records: Iterable[Any], stream: str, window: Optional[StreamSlice]) -> Iterator[Record]:
+    """Records read for a part of a window, as the window's own: the CDK's cursor keeps its position per slice
+    (the record's data is not copied)."""
+    for record in records:
+        data = record.data if isinstance(record, Record) else record
+        yield Record(data=data, stream_name=stream, associated_slice=window)
 
 
 def _moment(value: Any) -> Optional[datetime]:
@@ -815,10 +829,8 @@ class WindowWalks:
                             return
                 elif isinstance(item, BaseException):
                     raise item
-                else:
-                    for record in item:  # the window's records, whichever walk read them
-                        data = record.data if isinstance(record, Record) else record
-                        yield Record(data=data, stream_name=self._stream, associated_slice=self._window)
+                else:  # a page of the window's records, whichever walk read it
+                    yield from _under_slice(item, self._stream, self._window)
         finally:
             self._stopped.set()
 
@@ -938,10 +950,11 @@ class DateWindowsRetriever(Retriever):
         size = (strategy.get_page_size() if strategy is not None else None) or self.page_size
         self._page_size = int(size) if size else None
         self._walk_pages = int(InterpolatedString.create(str(self.walk_pages), parameters=parameters).eval(self.config) or 0)
-        self._walks_per_window = int(InterpolatedString.create(str(self.walks_per_window), parameters=parameters).eval(self.config) or 1)
         # Walks split a window along the order its list is served in, which must be the cursor's: keyset lists name
-        # their sort field, searches sort by the cursor.
-        self._sort_field = getattr(strategy, "field", None)
+        # their sort field, searches sort by the cursor. Other lists, or none stated: one walk per window.
+        width = int(InterpolatedString.create(str(self.walks_per_window), parameters=parameters).eval(self.config) or 1)
+        in_cursor_order = self.cursor is not None and self.ascending and getattr(strategy, "field", None) in (None, self._cursor_field)
+        self._walks_per_window = width if (in_cursor_order and self._page_size) else 1
         self._history_lock = threading.Lock()
         self._history: Optional[HistoryPlan] = None  # a history sync's plan, made by the first window read
 
@@ -952,15 +965,12 @@ class DateWindowsRetriever(Retriever):
         else:
             history, walk = self._history_plan(records_schema)
             if walk is not None:  # this window asked first: it emits the walk, under its own slice
-                for record in walk:
-                    data = record.data if isinstance(record, Record) else record  # no copy per record
-                    yield Record(data=data, stream_name=self._stream, associated_slice=stream_slice)
+                yield from _under_slice(walk, self._stream, stream_slice)
             window = stream_slice or {}
             if not history.covers(_parse_time(window.get("start_time")), _parse_time(window.get("end_time"))):
-                records = self._read_window(records_schema, stream_slice)
-                if history.newer_than is not None:  # a walk cut short left this window its older records
-                    records = (r for r in records if history.left_to_windows(_parse_time(r.get(self._cursor_field))))
-                yield from records
+                part = history.clip(stream_slice) if stream_slice else stream_slice
+                records = self._read_window(records_schema, part)
+                yield from (records if part is stream_slice else _under_slice(records, self._stream, stream_slice))
         if upper is None:
             return
         yield from self._newest_window_extras(records_schema, stream_slice)
@@ -969,8 +979,7 @@ class DateWindowsRetriever(Retriever):
 
     def _read_window(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice]) -> Iterable[Any]:
         """A window's records: read by up to ``walks_per_window`` walks when its list is served in cursor order."""
-        if (self._walks_per_window > 1 and self.cursor is not None and stream_slice and self._page_size
-                and self.ascending and self._sort_field in (None, self._cursor_field)):
+        if self._walks_per_window > 1 and stream_slice:
             return WindowWalks(
                 lambda part: self.windows.read_records(records_schema, part), self._stream, stream_slice, self._cursor_field,
                 self._page_size, self._walks_per_window,
@@ -1525,9 +1534,6 @@ class ClosePacer:
         self._counters: List[_Counter] = []
         self._probes: Dict[str, float] = {}  # unknown path -> when its one request in flight left
         self._probe_held: Dict[str, float] = {}  # unknown path refused with 429 -> until when it waits
-        # First requests of paths in flight: each may spend any counter, so every counter keeps room for them until
-        # their answers show which one they spent.
-        self._unplaced = 0
         self._seq = 0
         self._ceiling = float(ceiling_rps) if ceiling_rps else None
         self._recent_sends: List[float] = []
@@ -1560,11 +1566,16 @@ class ClosePacer:
                             wait = probe + _PROBE_PATIENCE_S - now
                     else:
                         counter.roll(now)
-                        if counter.remaining > self._unplaced:
+                        if counter.remaining > self._unplaced(now):
                             self._send(request, key, counter, now)
                             return
                         wait = counter.window_end - now + 0.02
                 self._cond.wait(timeout=min(max(wait, 0.005), 1.0))
+
+    def _unplaced(self, now: float) -> int:
+        """The first requests of paths still on their way (one per path, until its patience runs out): each may
+        spend any counter, so every counter keeps room for them until their answers show which one they spent."""
+        return sum(1 for sent_at in self._probes.values() if now - sent_at <= _PROBE_PATIENCE_S)
 
     def _ceiling_wait(self, now: float) -> float:
         if self._ceiling is None:
@@ -1582,7 +1593,6 @@ class ClosePacer:
             self._recent_sends.append(now)
         if counter is None:
             ticket = _Ticket(self._seq, key, None, None, 0, 0, now)
-            self._unplaced += 1
         else:
             ticket = _Ticket(self._seq, key, counter, counter.floor, counter.sent, len(counter.in_flight), now)
             counter.remaining -= 1
@@ -1598,10 +1608,8 @@ class ClosePacer:
         request._close_ticket = None  # type: ignore[attr-defined]
         if ticket.counter is not None:
             ticket.counter.in_flight.pop(ticket.seq, None)
-        else:
-            self._unplaced -= 1
-            if self._probes.get(ticket.key) == ticket.sent_at:
-                del self._probes[ticket.key]
+        elif self._probes.get(ticket.key) == ticket.sent_at:
+            del self._probes[ticket.key]
         return ticket
 
     # -- when an answer comes back --

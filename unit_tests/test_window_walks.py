@@ -1,8 +1,8 @@
 """A dense date window is read by several keyset walks at once (`WindowWalks`): every record of the window once,
 under the window's slice, for little more than the pages its records fill, and a failure in any walk stops the read.
 
-The list here is served from memory the way Close serves a `<cursor>__gte/__lte` window: sorted by the cursor, in
-pages, each next page from the last value read on (the ties of that value skipped).
+The list here is served from memory as Close serves a `<cursor>__gte/__lte` window: the records whose cursor lies
+in the range asked, sorted by the cursor, in pages (each read stops where its consumer stops asking).
 """
 
 from __future__ import annotations

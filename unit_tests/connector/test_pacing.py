@@ -97,42 +97,39 @@ def answer(sent: requests.PreparedRequest, limit: int, remaining: int, reset: fl
     return response
 
 
+def sent_and_answered(pacer: ClosePacer, path: str, limit: int, remaining: int, reset: float) -> None:
+    """One request of ``path`` let out by the pacer, and Close's answer to it."""
+    sent = request(path)
+    pacer.acquire(sent)
+    pacer.learn(answer(sent, limit, remaining, reset))
+
+
 def counter_of(pacer: ClosePacer, path: str):
     return pacer._by_path[f"GET /api/v1/{path}"]
 
 
 def test_answers_from_one_counter_join_their_paths_and_a_count_that_goes_up_parts_them():
     pacer = ClosePacer(None)
-    first = request("activity/email/")
-    pacer.acquire(first)
-    pacer.learn(answer(first, 10, 9, 8))
-    second = request("activity/call/")
-    pacer.acquire(second)
-    pacer.learn(answer(second, 10, 8, 8))  # the count went on from 9: the same counter
+    sent_and_answered(pacer, "activity/email/", 10, 9, 8)
+    sent_and_answered(pacer, "activity/call/", 10, 8, 8)  # the count went on from 9: the same counter
     assert counter_of(pacer, "activity/email/") is counter_of(pacer, "activity/call/")
     assert counter_of(pacer, "activity/email/").remaining <= 8
 
     # Close regroups: activity/call/ now has a counter of its own, and its count is back near the top.
-    third = request("activity/call/")
-    pacer.acquire(third)
-    pacer.learn(answer(third, 10, 9, 8))
+    sent_and_answered(pacer, "activity/call/", 10, 9, 8)
     assert counter_of(pacer, "activity/email/") is not counter_of(pacer, "activity/call/")
 
 
 def test_a_path_with_a_counter_of_its_own_keeps_it():
     pacer = ClosePacer(None)
     for path, remaining in (("lead/", 9), ("opportunity/", 9), ("lead/", 8), ("opportunity/", 8)):
-        sent = request(path)
-        pacer.acquire(sent)
-        pacer.learn(answer(sent, 10, remaining, 8))
+        sent_and_answered(pacer, path, 10, remaining, 8)
     assert counter_of(pacer, "lead/") is not counter_of(pacer, "opportunity/")
 
 
 def test_a_counter_lets_out_only_what_is_left_in_its_window():
     pacer = ClosePacer(None)
-    probe = request("lead/")
-    pacer.acquire(probe)
-    pacer.learn(answer(probe, 10, 3, 30))
+    sent_and_answered(pacer, "lead/", 10, 3, 30)
     for _ in range(3):
         pacer.acquire(request("lead/"))
     blocked = threading.Thread(target=pacer.acquire, args=(request("lead/"),), daemon=True)
@@ -145,9 +142,7 @@ def test_answers_coming_back_out_of_order_take_no_request_off_twice():
     """Close counts requests as they arrive and answers them in any order: an answer counted early but back late
     shows more left than one counted late, and neither may lower the count below what was sent."""
     pacer = ClosePacer(None)
-    probe = request("activity/email/")
-    pacer.acquire(probe)
-    pacer.learn(answer(probe, 60, 59, 8))
+    sent_and_answered(pacer, "activity/email/", 60, 59, 8)
     burst = [request("activity/email/") for _ in range(20)]
     for sent in burst:
         pacer.acquire(sent)
@@ -159,14 +154,25 @@ def test_answers_coming_back_out_of_order_take_no_request_off_twice():
 
 def test_a_path_read_for_the_first_time_takes_nothing_from_the_other_counters_once_answered():
     pacer = ClosePacer(None)
-    known = request("activity/email/")
-    pacer.acquire(known)
-    pacer.learn(answer(known, 60, 59, 8))
+    sent_and_answered(pacer, "activity/email/", 60, 59, 8)
     newcomer = request("user/")
     pacer.acquire(newcomer)
     # Until its answer tells which counter it spent, every counter keeps room for it.
-    assert pacer._unplaced == 1
+    assert pacer._unplaced(time.monotonic()) == 1
     pacer.learn(answer(newcomer, 60, 59, 8))
-    assert pacer._unplaced == 0
+    assert pacer._unplaced(time.monotonic()) == 0
     assert counter_of(pacer, "user/") is not counter_of(pacer, "activity/email/")
     assert counter_of(pacer, "activity/email/").remaining == 59
+
+
+def test_an_answer_from_the_window_before_a_refill_tells_nothing_of_the_new_one():
+    """A request sent late in a window is answered after the counter refilled: its `remaining` is the old window's."""
+    pacer = ClosePacer(None)
+    sent_and_answered(pacer, "lead/", 10, 9, 0.2)
+    late = request("lead/")
+    pacer.acquire(late)  # the old window's last request
+    time.sleep(0.3)
+    pacer.acquire(request("lead/"))  # the window has passed: the counter refills, and this one leaves
+    pacer.learn(answer(late, 10, 0, 0.05))
+    # Ten in the new window, less the one sent in it and the late one, in flight when the refill came.
+    assert counter_of(pacer, "lead/").remaining == 8

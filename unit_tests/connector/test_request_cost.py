@@ -103,7 +103,7 @@ def test_an_event_log_longer_than_a_walk_is_finished_by_its_windows():
         assert len(expected) > 500, "fewer events than a walk reads: the test proves nothing"
         assert not [i for i, n in ids.items() if n > 1], "events emitted twice"
         assert set(ids) == expected, f"{len(expected - set(ids))} events lost, {len(set(ids) - expected)} foreign"
-        # The ten pages of the walk, then the log's 7-day windows (one request each at least).
+        # The ten pages of the walk, then the windows' pages up to where the walk stopped (a partial page each).
         assert sim.stats()["paths"]["event/"]["requests"] <= 10 + 31 + math.ceil(len(expected) / 50)
 
 
