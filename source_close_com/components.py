@@ -1472,17 +1472,27 @@ class _Counter:
         self.window_s = window_s  # the longest reset seen: the window's length, to guess the next window's end
         self.window_known = True  # False once the window passed and no answer has told the new one's end yet
         self.floor = floor  # the lowest `remaining` Close reported in this window
+        self.freshest: Optional[_Ticket] = None  # the request whose answer showed `floor`: the last Close counted
+        self.spent = 0  # requests this connector sent in the window (and those in flight when it began)
         self.remaining = floor  # what this connector may still send in the window
         self.paths: set = set()
         self.in_flight: Dict[int, _Ticket] = {}
         self.sent = 0
         self.rolled_at = -float("inf")  # when this connector last took the window for refilled
 
-    def uncounted(self, ticket: "_Ticket") -> int:
-        """The requests in flight Close had not counted yet when it counted ``ticket``: those sent after it. Answers
-        come back in any order, so taking off every request in flight would take off the earlier ones twice; one
-        sent earlier that reached Close later is the local count's to cover (``remaining`` keeps the lower)."""
+    def uncounted(self, ticket: Optional["_Ticket"]) -> int:
+        """The requests in flight Close had not counted yet when it counted ``ticket``: those sent after it (every
+        one in flight when no answer of the window is known). Answers come back in any order, so taking off every
+        request in flight would take off the earlier ones twice."""
+        if ticket is None:
+            return len(self.in_flight)
         return sum(1 for seq in self.in_flight if seq > ticket.seq)
+
+    def reckon(self) -> None:
+        """What is left, from Close's latest count less the requests sent after it still on their way, and never
+        more than this connector's own sends leave. Worked out afresh at each answer: a request sent later but
+        counted earlier is taken off only while it is on its way, so the figure comes back up as they land."""
+        self.remaining = max(0, min(self.limit - self.spent, self.floor - self.uncounted(self.freshest)))
 
     def roll(self, now: float) -> None:
         """Once the window Close announced has passed, the counter is full again."""
@@ -1490,8 +1500,9 @@ class _Counter:
             return
         for seq in [s for s, t in self.in_flight.items() if now - t.sent_at > 300]:  # lost to a failed request
             del self.in_flight[seq]
-        self.remaining = max(0, self.limit - len(self.in_flight))
-        self.floor = self.limit
+        self.spent = len(self.in_flight)
+        self.floor, self.freshest = self.limit, None
+        self.reckon()
         self.window_end = now + max(self.window_s, 0.05)
         self.window_known = False
         self.rolled_at = now
@@ -1502,7 +1513,9 @@ class _Counter:
         for ticket in other.in_flight.values():
             ticket.counter = self
         self.remaining = min(self.remaining, other.remaining)
-        self.floor = min(self.floor, other.floor)
+        self.spent += other.spent
+        if other.floor < self.floor:
+            self.floor, self.freshest = other.floor, other.freshest
         self.window_end = max(self.window_end, other.window_end)
 
 
@@ -1597,6 +1610,7 @@ class ClosePacer:
             ticket = _Ticket(self._seq, key, counter, counter.floor, counter.sent, len(counter.in_flight), now)
             counter.remaining -= 1
             counter.sent += 1
+            counter.spent += 1
             counter.in_flight[ticket.seq] = ticket
         request._close_ticket = ticket  # type: ignore[attr-defined]
 
@@ -1647,13 +1661,18 @@ class ClosePacer:
                 self._merge(counter, other)
             counter.paths.add(key)
             self._by_path[key] = counter
-        counter.remaining = 0
-        counter.remaining = 0
-        counter.window_end = max(counter.window_end, until)
+        counter.remaining, counter.spent = 0, counter.limit  # refused: nothing more until the window ends
+        if counter.window_known and abs(until - counter.window_end) <= _WINDOW_TOLERANCE_S:
+            # The window already known: every answer's end is late by its rounding and its way back, so the
+            # earliest is nearest (a refused first request would otherwise hold the whole counter up to a second).
+            counter.window_end = min(counter.window_end, until)
+        else:
+            counter.window_end = max(counter.window_end, until)
         counter.window_known = True
 
     def _new_counter(self, key: str, reading: RateLimitReading, now: float) -> _Counter:
         counter = _Counter(reading.limit, now + reading.reset, reading.remaining, reading.reset)
+        counter.spent = reading.limit - reading.remaining  # this request and whatever else Close counted
         counter.paths.add(key)
         self._by_path[key] = counter
         self._counters.append(counter)
@@ -1668,21 +1687,27 @@ class ClosePacer:
                 return
             counter.window_s = max(counter.window_s, reading.reset)
             if reading.reset == 0:  # refilled as of now (or no limit at all): nothing to learn of the grouping
-                counter.remaining = max(0, left - counter.uncounted(ticket))
-                counter.floor, counter.window_end, counter.window_known = left, now, True
+                counter.floor, counter.freshest, counter.window_end, counter.window_known = left, ticket, now, True
+                counter.reckon()
                 return
             if not counter.window_known or end > counter.window_end + _WINDOW_TOLERANCE_S:
                 # A new window: Close tells when it ends. (Counters that refill together are not taken for one:
-                # many do at the start of a sync; a count spent by others shows below, as a drop.)
-                counter.window_end, counter.window_known, counter.floor = end, True, left
-                counter.remaining = max(0, left - counter.uncounted(ticket))
+                # many do at the start of a sync; a count spent by others shows below, as a drop.) Of this
+                # connector's requests it holds at most what it counted up to this one, every one sent after it and
+                # every one sent before it still on its way (it may reach Close later).
+                counter.window_end, counter.window_known = end, True
+                counter.floor, counter.freshest = left, ticket
+                after = counter.sent - ticket.sent_before - 1
+                counter.spent = min(counter.spent, limit - left + after + len(counter.in_flight) - counter.uncounted(ticket))
+                counter.reckon()
                 return
             if abs(end - counter.window_end) <= _WINDOW_TOLERANCE_S and left < (ticket.floor_at_send or 0):
                 explained = 1 + ticket.in_flight_at_send + (counter.sent - ticket.sent_before - 1)
                 if (ticket.floor_at_send or 0) - left > explained:
                     self._merge_with_spender(counter, limit, left, end)
-                counter.floor = min(counter.floor, left)
-                counter.remaining = min(counter.remaining, max(0, left - counter.uncounted(ticket)))
+                if left <= counter.floor:
+                    counter.floor, counter.freshest = left, ticket
+                counter.reckon()
                 # Each answer's end is late by its rounding and its way back, never early: the earliest is nearest.
                 counter.window_end = min(counter.window_end, end)
                 return
@@ -1696,7 +1721,8 @@ class ClosePacer:
                 self._merge(chosen, other)
             chosen.paths.add(key)
             self._by_path[key] = chosen
-            chosen.floor = left
+            chosen.floor, chosen.freshest = left, ticket
+            chosen.spent += 1  # this request, sent before its path was known to spend the counter
             chosen.remaining = min(chosen.remaining, max(0, left - len(chosen.in_flight)))
         else:
             self._new_counter(key, reading, now)

@@ -176,3 +176,31 @@ def test_an_answer_from_the_window_before_a_refill_tells_nothing_of_the_new_one(
     pacer.learn(answer(late, 10, 0, 0.05))
     # Ten in the new window, less the one sent in it and the late one, in flight when the refill came.
     assert counter_of(pacer, "lead/").remaining == 8
+
+
+def test_a_request_counted_before_an_earlier_one_is_taken_off_only_while_on_its_way():
+    """Close counted the second request before the first: the first's answer shows both counted, and while the
+    second is still on its way the pacer takes it off too. Its answer ends that, and the whole count is back."""
+    pacer = ClosePacer(None)
+    sent_and_answered(pacer, "activity/email/", 60, 59, 8)
+    first, second = request("activity/email/"), request("activity/email/")
+    pacer.acquire(first)
+    pacer.acquire(second)
+    pacer.learn(answer(first, 60, 57, 8))  # counted last: 57 left, and the second still on its way
+    assert counter_of(pacer, "activity/email/").remaining == 56
+    pacer.learn(answer(second, 60, 58, 8))  # counted first
+    assert counter_of(pacer, "activity/email/").remaining == 57
+
+
+def test_a_first_request_refused_with_429_keeps_the_end_the_answers_told():
+    """Each answer's `reset` is rounded up to a whole second: the counter keeps the earliest end the answers show,
+    and a refused first request of a path that spends it does not push that end later."""
+    pacer = ClosePacer(None)
+    sent_and_answered(pacer, "activity/email/", 60, 0, 3)
+    counter = counter_of(pacer, "activity/email/")
+    end = counter.window_end
+    newcomer = request("activity/call/")
+    pacer.acquire(newcomer)
+    pacer.learn(answer(newcomer, 60, 0, 3.9, status=429))
+    assert counter_of(pacer, "activity/call/") is counter
+    assert counter.window_end == end
