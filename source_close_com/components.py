@@ -1512,11 +1512,15 @@ class _Counter:
         self.in_flight.update(other.in_flight)
         for ticket in other.in_flight.values():
             ticket.counter = self
-        self.remaining = min(self.remaining, other.remaining)
-        self.spent += other.spent
+        # One counter of Close's seen twice: each side's count is its own view of the same window (a counter made
+        # from a first answer counts all Close had counted, the other's requests included). The later end is kept:
+        # if the two were not one after all, the earlier would let requests out before the other refills.
+        self.spent = max(self.spent, other.spent)
         if other.floor < self.floor:
             self.floor, self.freshest = other.floor, other.freshest
         self.window_end = max(self.window_end, other.window_end)
+        self.reckon()
+        self.remaining = min(self.remaining, other.remaining)
 
 
 class ClosePacer:
