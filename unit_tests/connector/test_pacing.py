@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 
-from source_close_com.components import ClosePacer
+from source_close_com.components import ClosePacer, RateLimitReading
 from unit_tests.harness import NO_LIMIT, alongside, catalog_for, id_diff, sync
 
 STREAMS = [
@@ -204,3 +204,18 @@ def test_a_first_request_refused_with_429_keeps_the_end_the_answers_told():
     pacer.learn(answer(newcomer, 60, 0, 3.9, status=429))
     assert counter_of(pacer, "activity/call/") is counter
     assert counter.window_end == end
+
+
+def test_two_views_of_one_counter_merged_keep_the_room_close_shows():
+    """A path's first answer made a counter of its own; a later answer shows it is the counter another path spends.
+    The first answer already counted the other path's requests, so the merged counter may not count them twice."""
+    pacer = ClosePacer(None)
+    sent_and_answered(pacer, "activity/email/", 60, 59, 8)
+    for remaining in range(58, 49, -1):
+        sent_and_answered(pacer, "activity/email/", 60, remaining, 8)  # 10 sent, 50 left
+    email = counter_of(pacer, "activity/email/")
+    call = pacer._new_counter("GET /api/v1/activity/call/", RateLimitReading(60, 49, 8), time.monotonic())
+    pacer._merge(email, call)
+    assert counter_of(pacer, "activity/call/") is email
+    sent_and_answered(pacer, "activity/email/", 60, 48, 8)
+    assert email.remaining == 48
