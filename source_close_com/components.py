@@ -1537,9 +1537,10 @@ class ClosePacer:
       charged elsewhere, and it is placed again (so a grouping that changes between two requests is followed);
     - an answer lower than the counter's own requests explain shows another counter spending it: the two merge.
 
-    Each counter then lets out only what it has left in its window and holds the rest until the window ends; an
-    answer counts as still to come only the requests sent after it, and one that left in the window before the
-    counter's refill tells nothing of the new one. A 429
+    Each counter then lets out only what it has left in its window and holds the rest until the window ends. What
+    is left is worked out afresh at each answer (``_Counter.reckon``): Close's latest count less the requests sent
+    after that one still on their way, and never more than this connector's own requests in the window leave. An
+    answer to a request that left in the window before the counter's refill tells nothing of the new one. A 429
     stops its counter until the reset Close names; the request waits that long and is sent again, for at most
     ``MAX_THROTTLED_S`` in all, and each throttle episode is logged once. ``requests_per_second``, when set, caps
     all requests of the key together (for keys shared with other integrations).
