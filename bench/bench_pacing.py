@@ -5,7 +5,8 @@
 
 Each run serves Close's limits as windows (``--window-s``, 8 s as recorded on Close) of N requests per endpoint
 group and key, under a grouping: ``close`` (the first path segment, ``data/search/`` its own group) or ``path``
-(every path its own group). The connector runs without ``requests_per_second`` and, unless ``--workers`` is given,
+(every path its own group); ``GROUPING:LIMIT/GROUP=N`` gives a group a limit of its own (``close:320/activity=240``
+are the values recorded on Close). The connector runs without ``requests_per_second`` and, unless ``--workers`` is given,
 without ``num_workers``: it paces on the ``RateLimit`` header alone. Answers take 150 +/- 50 ms (100 ms + uniform[0, 100] ms).
 
 Printed per run: wall time, requests and 429s, and two bounds the limits allow: ``max over groups of (requests
@@ -37,8 +38,9 @@ CPU_TARGET = 5700.0
 
 def one_run(scale: str, grouping: str, limit: int, window_s: float, latency_ms: float, jitter_ms: float, seed: int,
             check_truth: bool, command: list[str], workers: int | None = None,
-            cpu_target: float = CPU_TARGET) -> dict:
+            cpu_target: float = CPU_TARGET, group_limits: dict | None = None) -> dict:
     with SimulatorProcess(seed=seed, scale=scale, rps=None, org_rps=None, window_s=window_s, window_limit=limit,
+                          group_limits=group_limits or {},
                           grouping=grouping, latency_ms=latency_ms, jitter_ms=jitter_ms) as sim:
         config = dict(sim.config)
         config.pop("num_workers", None)
@@ -69,12 +71,12 @@ def one_run(scale: str, grouping: str, limit: int, window_s: float, latency_ms: 
     cpu_floor_s = result.records / cpu_target
     floor_s = max(requests_floor_s, cpu_floor_s)
     row = {
-        "grouping": grouping, "limit": limit, "wall_s": result.wall_s, "requests": totals["requests"], "429": throttled,
+        "grouping": grouping, "limit": limit_label(limit, group_limits), "wall_s": result.wall_s, "requests": totals["requests"], "429": throttled,
         "share_429": throttled / max(totals["requests"], 1), "bound_s": bound, "ratio": result.wall_s / bound,
         "busiest": busiest, "groups": len(stats["groups"]), "records": result.records, "cpu_s": result.cpu_s,
         "rss_mb": result.peak_rss_mb, "errors": result.errors, "floor_s": floor_s, "floor_ratio": result.wall_s / floor_s,
     }
-    print(f"\n== grouping {grouping}, {limit} requests per {window_s:g} s per group, latency {latency_ms:g} ms + "
+    print(f"\n== grouping {grouping}, {limit_label(limit, group_limits)} requests per {window_s:g} s per group, latency {latency_ms:g} ms + "
           f"[0, {jitter_ms:g}] ms")
     print(f"  wall {result.wall_s:.1f} s vs bound {bound:.1f} s ({row['ratio']:.2f}x): busiest group {busiest!r} "
           f"{stats['groups'][busiest]['requests']} requests at {granted[busiest]:.1f}/s; {len(stats['groups'])} groups")
@@ -100,6 +102,17 @@ def one_run(scale: str, grouping: str, limit: int, window_s: float, latency_ms: 
     return end_of_run(row, result, before, after)
 
 
+def limit_label(limit: int, group_limits: dict | None) -> str:
+    return f"{limit}" + "".join(f", {group} {n}" for group, n in (group_limits or {}).items())
+
+
+def parse_run(spec: str) -> tuple:
+    """``GROUPING:LIMIT[/GROUP=N...]``: a grouping, its groups' limit per window, and groups with a limit of their own."""
+    grouping, _, rest = spec.partition(":")
+    limit, *own = rest.split("/")
+    return grouping, int(limit), {group: int(n) for group, _, n in (item.partition("=") for item in own)}
+
+
 def group_minimum(stats: dict, counts: dict) -> dict:
     """Per endpoint group, the requests its streams' records need at least: max(partitions, ceil(records / page))
     per stream, with the page each stream's requests asked for (as ``bench_requests`` counts them)."""
@@ -118,7 +131,8 @@ def group_minimum(stats: dict, counts: dict) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", default="close:240,path:60", help="GROUPING:LIMIT pairs, comma separated")
+    parser.add_argument("--runs", default="close:240,path:60",
+                        help="GROUPING:LIMIT[/GROUP=N...], comma separated (close:320/activity=240: Close's recorded values)")
     parser.add_argument("--window-s", type=float, default=8.0)
     parser.add_argument("--workers", type=int, help="num_workers (default: unset, the connector's own choice)")
     parser.add_argument("--cpu-target", type=float, default=CPU_TARGET,
@@ -126,12 +140,12 @@ def main() -> int:
     add_run_options(parser, latency_ms=100, jitter_ms=100)
     args = parser.parse_args()
     command = connector_command(args.manifest, args.components)
-    runs = [(g, int(n)) for g, _, n in (spec.partition(":") for spec in args.runs.split(","))]
+    runs = [parse_run(spec) for spec in args.runs.split(",")]
     print(f"pacing benchmark: full sync of every stream, scale {args.scale}, seed {args.seed}, goal wall <= 1.25x bound, "
           "429s <= 1% of requests")
     print(machine_line() + " (before)")
     rows = [one_run(args.scale, g, n, args.window_s, args.latency_ms, args.jitter_ms, args.seed, not args.no_truth,
-                    command, args.workers, args.cpu_target) for g, n in runs]
+                    command, args.workers, args.cpu_target, own) for g, n, own in runs]
     print("\n" + machine_line() + " (after)\n")
     print(fmt_table(
         ["grouping", "limit/window", "wall s", "bound s", "wall/bound", "minimum bound s", "wall/minimum bound",

@@ -497,13 +497,19 @@ def _source(args: List[str]) -> SourceCloseCom:
 
 # How long a thread may hold the GIL before Python hands it to another (5 ms by default). A read's threads mostly
 # wait on Close; handing the GIL every 5 ms from the one parsing a page to threads that only wait again cost a
-# fifth of the connector's CPU in a paced full sync (bench_pacing), for no gain in wall time.
+# fifth of the connector's CPU in a paced full sync (bench_pacing), for no gain in wall time. Set by the
+# `source-close-com` process only (`main`): it is the whole interpreter's setting.
 THREAD_SWITCH_INTERVAL_S = 0.02
+
+
+def main() -> None:
+    """The `source-close-com` command: the connector in a process of its own."""
+    sys.setswitchinterval(THREAD_SWITCH_INTERVAL_S)
+    run()
 
 
 def run(args: Optional[List[str]] = None) -> None:
     args = list(sys.argv[1:] if args is None else args)
-    sys.setswitchinterval(THREAD_SWITCH_INTERVAL_S)
     try:
         entrypoint = CloseEntrypoint(_source(args))
         parsed = entrypoint.parse_args(args)
@@ -522,4 +528,4 @@ def run(args: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    run()
+    main()

@@ -206,9 +206,22 @@ def test_dockerfile_builds_on_the_pinned_airbyte_base_image_and_runs_rootless() 
 def test_dockerfile_entrypoint_is_the_console_script() -> None:
     scripts = console_scripts()
     name = pyproject()["project"]["name"]
-    assert scripts.get(name) == "source_close_com.run:run"
+    assert scripts.get(name) == "source_close_com.run:main"
     assert dockerfile_entrypoint() == [name]
     assert dockerfile_pairs("ENV").get("AIRBYTE_ENTRYPOINT") == " ".join(dockerfile_entrypoint())
+
+
+def test_the_console_script_lets_a_thread_keep_the_gil_longer_then_runs_the_connector(monkeypatch) -> None:
+    from source_close_com import run as entry
+
+    ran = []
+    monkeypatch.setattr(entry, "run", lambda: ran.append(sys.getswitchinterval()))
+    previous = sys.getswitchinterval()
+    try:
+        entry.main()
+    finally:
+        sys.setswitchinterval(previous)
+    assert ran == [entry.THREAD_SWITCH_INTERVAL_S] and entry.THREAD_SWITCH_INTERVAL_S > previous
 
 
 def test_dockerignore_keeps_the_build_context_to_the_package() -> None:

@@ -1,6 +1,6 @@
 """A new user's first hour: the README's commands, and every mistake they may make answered in one sentence.
 
-Commands run through `source-close-com`'s own entry point (`source_close_com.run:run`), in-process with what the
+Commands run through `source-close-com`'s own entry (`source_close_com.run:run`, what its console script runs), in-process with what the
 process prints captured at the file descriptors and its exit code kept (`unit_tests/helpers/console.py`), or as a
 real process where the test is about the command line itself (the README's commands). Each bad input file must
 give one config error naming the file or stream and what to do, no stack trace on standard output, and exit

@@ -1,9 +1,10 @@
 """``source-close-com`` run in-process as its console script, with everything it prints captured.
 
-``invoke(capfd, *args)`` calls the entry point (``source_close_com.run:run``) with the arguments of a command
-line and captures stdout and stderr at the file descriptors. Its exit code is kept: 0, the code of a
-``SystemExit``, or 1 for an exception that escapes, which is turned into the trace message the CDK's
-uncaught-exception hook prints for the platform, as the process would.
+``invoke(capfd, *args)`` calls the connector's entry (``source_close_com.run:run``, what the console script's
+``main`` runs once it has set the process's GIL interval) with the arguments of a command line and captures stdout
+and stderr at the file descriptors. Its exit code is kept: 0, the code of a ``SystemExit``, or 1 for an exception
+that escapes, which is turned into the trace message the CDK's uncaught-exception hook prints for the platform,
+as the process would.
 """
 
 from __future__ import annotations
