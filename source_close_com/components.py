@@ -7,7 +7,6 @@ and ``run.py`` registers the same alias for the packaged connector.
 
 
 import ast
-import bisect
 import contextlib
 import copy
 import functools
@@ -1396,8 +1395,6 @@ _WINDOW_TOLERANCE_S = 1.25
 # A path never answered yet sends one request at a time until Close's answer shows which counter it spends; a probe
 # that never answers stops holding the others back after this long.
 _PROBE_PATIENCE_S = 5.0
-# Requests sent this close together may reach Close in either order.
-_RACE_S = 0.25
 _RATELIMIT_FIELDS = re.compile(r"(limit|remaining|reset)\s*=\s*([0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
 
 
@@ -1477,7 +1474,6 @@ class _Counter:
         self.floor = floor  # the lowest `remaining` Close reported in this window
         self.freshest: Optional[_Ticket] = None  # the request whose answer showed `floor`: the last Close counted
         self.spent = 0  # requests this connector sent in the window (and those in flight when it began)
-        self.send_times: List[float] = []  # when each of this window's requests left, in order
         self.remaining = floor  # what this connector may still send in the window
         self.paths: set = set()
         self.in_flight: Dict[int, _Ticket] = {}
@@ -1485,18 +1481,12 @@ class _Counter:
         self.rolled_at = -float("inf")  # when this connector last took the window for refilled
 
     def uncounted(self, ticket: Optional["_Ticket"]) -> int:
-        """The requests in flight Close may not have counted yet when it counted ``ticket``: those sent after it, and
-        those sent at most ``_RACE_S`` before it (threads race from the pacer to the socket); every one in flight
-        when no answer of the window is known. Answers come back in any order, so taking off every request in
-        flight would take off the earlier ones twice."""
+        """The requests in flight Close had not counted yet when it counted ``ticket``: those sent after it (every
+        one in flight when no answer of the window is known). Answers come back in any order, so taking off every
+        request in flight would take off the earlier ones twice."""
         if ticket is None:
             return len(self.in_flight)
-        since = ticket.sent_at - _RACE_S
-        return sum(1 for seq, other in self.in_flight.items() if seq > ticket.seq or other.sent_at >= since)
-
-    def sent_since(self, moment: float) -> int:
-        """How many of this window's requests left after ``moment``."""
-        return len(self.send_times) - bisect.bisect_right(self.send_times, moment)
+        return sum(1 for seq in self.in_flight if seq > ticket.seq)
 
     def reckon(self) -> None:
         """What is left, from Close's latest count less the requests sent after it still on their way, and never
@@ -1511,7 +1501,6 @@ class _Counter:
         for seq in [s for s, t in self.in_flight.items() if now - t.sent_at > 300]:  # lost to a failed request
             del self.in_flight[seq]
         self.spent = len(self.in_flight)
-        self.send_times = []
         self.floor, self.freshest = self.limit, None
         self.reckon()
         self.window_end = now + max(self.window_s, 0.05)
@@ -1527,7 +1516,6 @@ class _Counter:
         # from a first answer counts all Close had counted, the other's requests included). The later end is kept:
         # if the two were not one after all, the earlier would let requests out before the other refills.
         self.spent = max(self.spent, other.spent)
-        self.send_times = sorted(self.send_times + other.send_times)
         if other.floor < self.floor:
             self.floor, self.freshest = other.floor, other.freshest
         self.window_end = max(self.window_end, other.window_end)
@@ -1628,7 +1616,6 @@ class ClosePacer:
             counter.remaining -= 1
             counter.sent += 1
             counter.spent += 1
-            counter.send_times.append(now)
             counter.in_flight[ticket.seq] = ticket
         request._close_ticket = ticket  # type: ignore[attr-defined]
 
@@ -1732,39 +1719,30 @@ class ClosePacer:
         # The path is charged to another counter than the one it was thought to share (or was not known yet).
         if counter is not None:
             self._detach(key, counter)
-        chosen = self._closest_above(limit, left, end, exclude=None, slack=0, since=ticket.sent_at)
+        chosen = self._closest_above(limit, left, end, exclude=None, slack=0)
         if chosen is not None:
             # Several counters the answer could continue: pace them as one until their answers tell them apart.
-            for other in self._plausible(limit, left, end, exclude=chosen, slack=0, since=ticket.sent_at):
+            for other in self._plausible(limit, left, end, exclude=chosen, slack=0):
                 self._merge(chosen, other)
             chosen.paths.add(key)
             self._by_path[key] = chosen
-            if left < chosen.floor:
-                chosen.floor, chosen.freshest = left, ticket
+            chosen.floor, chosen.freshest = left, ticket
             chosen.spent += 1  # this request, sent before its path was known to spend the counter
-            chosen.reckon()
+            chosen.remaining = min(chosen.remaining, max(0, left - len(chosen.in_flight)))
         else:
             self._new_counter(key, reading, now)
 
-    def _closest_above(
-        self, limit: int, left: int, end: float, exclude: Optional[_Counter], slack: int, since: Optional[float] = None,
-    ) -> Optional[_Counter]:
+    def _closest_above(self, limit: int, left: int, end: float, exclude: Optional[_Counter], slack: int) -> Optional[_Counter]:
         """The counter this answer continues: same limit, a window ending at the same moment, and a count just
         above ``left`` (no further above than the requests in flight can explain)."""
-        plausible = self._plausible(limit, left, end, exclude, slack, since)
-        return min(plausible, key=lambda c: abs(c.floor - left)) if plausible else None
+        plausible = self._plausible(limit, left, end, exclude, slack)
+        return min(plausible, key=lambda c: c.floor - left) if plausible else None
 
-    def _plausible(
-        self, limit: int, left: int, end: float, exclude: Optional[_Counter], slack: int, since: Optional[float] = None,
-    ) -> List[_Counter]:
-        """The counters an answer may continue. With ``since`` (when its request left), also those whose count is
-        already below it by no more than their requests that may have reached Close after it: those on their way and
-        those sent since (Close answers in any order)."""
+    def _plausible(self, limit: int, left: int, end: float, exclude: Optional[_Counter], slack: int) -> List[_Counter]:
         return [
             c for c in self._counters
             if c is not exclude and c.limit == limit and c.window_known and abs(c.window_end - end) <= _WINDOW_TOLERANCE_S
-            and (0 < c.floor - left <= 2 + len(c.in_flight) + slack or (
-                since is not None and 0 < left - c.floor <= len(c.in_flight) + c.sent_since(since)))
+            and 0 < c.floor - left <= 2 + len(c.in_flight) + slack
         ]
 
     def _merge_with_spender(self, counter: _Counter, limit: int, left: int, end: float) -> None:
