@@ -156,6 +156,8 @@ OPTIONS: tuple[Option, ...] = (
            from_cli=lambda text: json.loads(text) if text.startswith("{") else text),
     Option("max_skip", int, None, "the `_skip` cap that answers 400 (`max_skip = N`); default: Close's 250,000",
            "api", metavar="N"),
+    Option("search_cursor_ttl_s", float, 30.0, "seconds a search cursor stays valid before `Cursor has expired` (Close: 30)",
+           "api", metavar="S"),
     Option("max_limit", None, None, "`_limit` caps per resource in place of Close's (`{\"lead\": 500}`)", "api",
            flag=None),
     Option("faults", str, (), "inject failures (repeatable; the README's fault forms)", "faults", flag="--fault",

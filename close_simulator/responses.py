@@ -22,7 +22,7 @@ from .params import (
     project, project_all,
 )
 from .routes import API_ROUTES, Router
-from .search import Search
+from .search import SEARCH_CURSOR_TTL, Search
 
 DEFAULT_MAX_SKIP = 250_000
 DEFAULT_LIMIT = 100
@@ -104,9 +104,11 @@ class CloseAPI:
     """Close's REST semantics for one organisation (see the module docstring)."""
 
     def __init__(self, org: Organization, max_skip: int | None = None,
-                 max_limit: dict[str, int] | None = None, clock: Callable[[], float] = time.time):
+                 max_limit: dict[str, int] | None = None, clock: Callable[[], float] = time.time,
+                 search_cursor_ttl_s: float = SEARCH_CURSOR_TTL):
         self.org = org
         self.max_skip = max_skip
+        self.search_cursor_ttl_s = search_cursor_ttl_s
         self.max_limit = dict(max_limit or {})
         self.clock = clock
         self._agg_cache: dict[Any, dict] = {}

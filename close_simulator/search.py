@@ -63,7 +63,7 @@ class Search:
                 issued, done, after = float(state["t"]), int(state["n"]), state["k"]
             except Exception:
                 raise bad(f"Invalid cursor: {cursor}") from None
-            if now - issued > SEARCH_CURSOR_TTL or now < issued - 1:
+            if now - issued > self.api.search_cursor_ttl_s or now < issued - 1:
                 raise bad("Cursor has expired. Please restart your search.")
         bounds = {t: _search_bounds(req["query"], t, sort_field) for t in types}
         walks = [self._walk(t, SEARCH_TYPES.index(t), sort_field, bounds[t], after, desc, pred)

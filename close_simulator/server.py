@@ -103,6 +103,7 @@ class SimulatorServer:
         self.anchor = o["anchor"]
         self._max_limit = o["max_limit"]
         self._max_skip = o["max_skip"]
+        self._search_cursor_ttl_s = o["search_cursor_ttl_s"]
         switches = {opt.name: o[opt.name] for opt in SWITCHES}
         restricted = switches.pop("restricted_keys", None)
         switches["extra_keys"] = tuple(switches.get("extra_keys") or ())
@@ -137,7 +138,8 @@ class SimulatorServer:
         self.org = self._organization_cls(seed=self.seed, scale=self.scale, anchor=self.anchor)
         # Keep the anchor the organisation settled on, so a reset rebuilds the very same data.
         self.anchor = getattr(self.org, "anchor", self.anchor)
-        self.api = self._api_cls(self.org, max_skip=self._max_skip, max_limit=self._max_limit)
+        self.api = self._api_cls(self.org, max_skip=self._max_skip, max_limit=self._max_limit,
+                                 search_cursor_ttl_s=self._search_cursor_ttl_s)
         self._groups.clear()
         self._refresh_keys()
 

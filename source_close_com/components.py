@@ -697,8 +697,7 @@ class HistoryPlan:
 
     @staticmethod
     def probe(
-        windows: Retriever, records_schema: Mapping[str, Any], start: datetime, cursor_field: str,
-        page_size: Optional[int], walk_pages: int, ascending: bool = True,
+        read: Any, start: datetime, cursor_field: str, page_size: Optional[int], walk_pages: int, ascending: bool = True,
     ) -> "tuple[HistoryPlan, Optional[Iterable[Any]]]":
         """The plan, and the walk's records when it is one walk (its first page already read). The first page of
         a list served newest first tells its density, but not where its data begins."""
@@ -706,7 +705,7 @@ class HistoryPlan:
         whole = StreamSlice(partition={}, cursor_slice={
             "start_time": start.strftime(CURSOR_FORMAT), "end_time": now.strftime(CURSOR_FORMAT),
         })
-        records = iter(windows.read_records(records_schema, whole))
+        records = iter(read(whole))  # a slice -> its records
         first_page = list(itertools.islice(records, page_size or 1))
         # Lists are sorted by the cursor, tasks by creation (which no update precedes): both fields bound the oldest.
         by_field = [
@@ -732,6 +731,28 @@ class HistoryPlan:
             return HistoryPlan(oldest=oldest, walked_until=now), itertools.chain(first_page, records)
         _close(records)
         return HistoryPlan(oldest=oldest if ascending else None), None
+
+
+def _once_each(records: Iterable[Any], cursor_field: str) -> Iterator[Any]:
+    """A read's records without those it reads again. A read restarted from its last cursor value (the CDK's
+    pagination reset: Close's search cursor expired, or a walk near Close's 10,000 results) asks from that value
+    on, inclusive, and so reads again the records of that instant it had emitted; they are dropped here. Only
+    the ids of the latest instant are kept."""
+    instant: Any = None
+    seen: set = set()
+    read = iter(records)
+    try:
+        for record in read:
+            value, key = record.get(cursor_field), record.get("id")
+            if value != instant:
+                instant, seen = value, set()
+            elif key is not None and key in seen:
+                continue
+            if key is not None:
+                seen.add(key)
+            yield record
+    finally:
+        _close(read)
 
 
 def _close(records: Iterable[Any]) -> None:
@@ -981,10 +1002,14 @@ class DateWindowsRetriever(Retriever):
         """A window's records: read by up to ``walks_per_window`` walks when its list is served in cursor order."""
         if self._walks_per_window > 1 and stream_slice:
             return WindowWalks(
-                lambda part: self.windows.read_records(records_schema, part), self._stream, stream_slice, self._cursor_field,
+                lambda part: self._read(records_schema, part), self._stream, stream_slice, self._cursor_field,
                 self._page_size, self._walks_per_window,
             )
-        return self.windows.read_records(records_schema, stream_slice)
+        return self._read(records_schema, stream_slice)
+
+    def _read(self, records_schema: Mapping[str, Any], stream_slice: Optional[StreamSlice]) -> Iterable[Any]:
+        """One read of a slice by ``windows``, each record once (``_once_each``)."""
+        return _once_each(self.windows.read_records(records_schema, stream_slice), self._cursor_field)
 
     def _newest_window_extras(self, records_schema: Mapping[str, Any], stream_slice: StreamSlice) -> Iterable[Any]:
         """What the newest window reads besides its own range, once per sync: nothing here."""
@@ -1001,7 +1026,7 @@ class DateWindowsRetriever(Retriever):
             if self._history is not None:
                 return self._history, None
             self._history, walk = HistoryPlan.probe(
-                self.windows, records_schema, self._configured_start, self._cursor_field, self._page_size,
+                lambda part: self._read(records_schema, part), self._configured_start, self._cursor_field, self._page_size,
                 self._walk_pages, self.ascending,
             )
             return self._history, walk
