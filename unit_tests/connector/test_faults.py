@@ -306,10 +306,12 @@ CURSOR = {"leads": "date_updated", "call_activities": "date_created", "note_acti
 
 def test_an_outage_past_the_retry_budget_fails_transiently_after_saving_what_was_complete(make_simulator, catalog):
     streams = ["users", "leads", "note_activities", "call_activities"]
-    # activity/call/ answers 503 from its 9th request on, for good; max_retries=1 keeps the budget short.
-    outage = {"kind": "503", "path": "activity/call/", "nth": list(range(9, 5000))}
+    # activity/call/ answers 503 from its 12th request on, for good; max_retries=1 keeps the budget short. Its
+    # first request plans the history; the CDK hands the windows (about a dozen, of one page each) to its 10
+    # workers oldest first, so the oldest window is among the next 10 requests whatever the threads' order.
+    outage = {"kind": "503", "path": "activity/call/", "nth": list(range(12, 5000))}
     sim = make_simulator(**NO_LIMIT, faults=[outage])
-    config = sim.config(window_days=180, max_retries=1)  # about a dozen windows of one page each
+    config = sim.config(window_days=180, max_retries=1)
     first = read(config, catalog, streams, expect_errors=True)
     messages = list(first.output.get_message_iterator())
 
