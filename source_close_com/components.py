@@ -1504,6 +1504,10 @@ class _Counter:
         self.in_flight: Dict[int, _Ticket] = {}
         self.sent = 0
         self.rolled_at = -float("inf")  # when this connector last took the window for refilled
+        # Made from a first answer whose window ends with another counter's of the same limit: it may be that
+        # counter, seen at an earlier moment (answers come back in any order), so it sends one request at a time
+        # until an answer in the same window tells (a drop its own requests do not explain merges the two).
+        self.unconfirmed = False
 
     def uncounted(self, ticket: Optional["_Ticket"]) -> int:
         """The requests in flight Close had not counted yet when it counted ``ticket``: those sent after it (every
@@ -1544,8 +1548,30 @@ class _Counter:
         if other.floor < self.floor:
             self.floor, self.freshest = other.floor, other.freshest
         self.window_end = max(self.window_end, other.window_end)
+        self.unconfirmed = self.unconfirmed and other.unconfirmed
         self.reckon()
         self.remaining = min(self.remaining, other.remaining)
+
+    def ends_with(self, limit: int, end: float) -> bool:
+        """Of this limit, with a known window ending at ``end`` (give or take Close's rounding of ``reset``)."""
+        return self.limit == limit and self.window_known and abs(self.window_end - end) <= _WINDOW_TOLERANCE_S
+
+    def holds(self, end: float, sent_at: float) -> bool:
+        """Whether an answer whose window ends at ``end`` is of the window this counter knows. Each answer's end is
+        late by Close's rounding of ``reset`` and by its way back (long on a busy machine, while its thread waits
+        for the interpreter), never early: an end within the tolerance is this window's, and so is a later one
+        of a request that left well before this window's end (Close counted it in this window)."""
+        if not self.window_known:
+            return False
+        late = end - self.window_end
+        return abs(late) <= _WINDOW_TOLERANCE_S or (late > 0 and sent_at < self.window_end - _WINDOW_TOLERANCE_S)
+
+    def may_send(self, reserved: int, now: float) -> bool:
+        """Room left beyond ``reserved``, and no request of an unconfirmed counter on its way (one that never
+        answers stops holding it after the probes' patience)."""
+        if self.remaining <= reserved:
+            return False
+        return not (self.unconfirmed and any(now - t.sent_at <= _PROBE_PATIENCE_S for t in self.in_flight.values()))
 
 
 class ClosePacer:
@@ -1558,6 +1584,9 @@ class ClosePacer:
       keeps room meanwhile (it may spend any of them);
     - an answer joins its path to the counter it shows: same limit, a window ending at the same moment, and a
       ``remaining`` below what that counter showed before (a shared counter only goes down within a window);
+    - an answer that fits no counter makes one; if another counter of the same limit ends with it, the answer may
+      be that one's, counted earlier than its latest (answers come back in any order), so the path sends one
+      request at a time until its next answer tells;
     - an answer that shows more left than its counter had shown before the request left proves the path is
       charged elsewhere, and it is placed again (so a grouping that changes between two requests is followed);
     - an answer lower than the counter's own requests explain shows another counter spending it: the two merge.
@@ -1565,7 +1594,8 @@ class ClosePacer:
     Each counter then lets out only what it has left in its window and holds the rest until the window ends. What
     is left is worked out afresh at each answer (``_Counter.reckon``): Close's latest count less the requests sent
     after that one still on their way, and never more than this connector's own requests in the window leave. An
-    answer to a request that left in the window before the counter's refill tells nothing of the new one. A 429
+    answer to a request that left in the window before the counter's refill tells nothing of the new one, and one
+    that left well before the window's end is of that window, however late its end says (``_Counter.holds``). A 429
     stops its counter until the reset Close names; the request waits that long and is sent again, for at most
     ``MAX_THROTTLED_S`` in all, and each throttle episode is logged once. ``requests_per_second``, when set, caps
     all requests of the key together (for keys shared with other integrations).
@@ -1609,7 +1639,7 @@ class ClosePacer:
                             wait = probe + _PROBE_PATIENCE_S - now
                     else:
                         counter.roll(now)
-                        if counter.remaining > self._unplaced(now):
+                        if counter.may_send(self._unplaced(now), now):
                             self._send(request, key, counter, now)
                             return
                         wait = counter.window_end - now + 0.02
@@ -1678,11 +1708,7 @@ class ClosePacer:
             # A path refused on its first request: most likely it spends a counter that ran out just now, one
             # that refills when this one does. Pacing it with that counter is safe (its next answers will show
             # if it is wrong); with none, the path waits for the reset and asks again.
-            spent = [
-                c for c in self._counters
-                if c.limit == reading.limit and c.window_known and c.floor <= len(c.in_flight)
-                and abs(c.window_end - until) <= _WINDOW_TOLERANCE_S
-            ]
+            spent = [c for c in self._counters if c.ends_with(reading.limit, until) and c.floor <= len(c.in_flight)]
             if not spent:
                 self._probe_held[key] = until
                 return
@@ -1703,6 +1729,7 @@ class ClosePacer:
     def _new_counter(self, key: str, reading: RateLimitReading, now: float) -> _Counter:
         counter = _Counter(reading.limit, now + reading.reset, reading.remaining, reading.reset)
         counter.spent = reading.limit - reading.remaining  # this request and whatever else Close counted
+        counter.unconfirmed = any(c.ends_with(reading.limit, counter.window_end) for c in self._counters)
         counter.paths.add(key)
         self._by_path[key] = counter
         self._counters.append(counter)
@@ -1720,7 +1747,8 @@ class ClosePacer:
                 counter.floor, counter.freshest, counter.window_end, counter.window_known = left, ticket, now, True
                 counter.reckon()
                 return
-            if not counter.window_known or end > counter.window_end + _WINDOW_TOLERANCE_S:
+            in_window = counter.holds(end, ticket.sent_at)
+            if not in_window and (not counter.window_known or end > counter.window_end):
                 # A new window: Close tells when it ends. (Counters that refill together are not taken for one:
                 # many do at the start of a sync; a count spent by others shows below, as a drop.) Of this
                 # connector's requests it holds at most what it counted up to this one, every one sent after it and
@@ -1731,10 +1759,11 @@ class ClosePacer:
                 counter.spent = min(counter.spent, limit - left + after + len(counter.in_flight) - counter.uncounted(ticket))
                 counter.reckon()
                 return
-            if abs(end - counter.window_end) <= _WINDOW_TOLERANCE_S and left < (ticket.floor_at_send or 0):
+            if in_window and left < (ticket.floor_at_send or 0):
                 explained = 1 + ticket.in_flight_at_send + (counter.sent - ticket.sent_before - 1)
+                counter.unconfirmed = False
                 if (ticket.floor_at_send or 0) - left > explained:
-                    self._merge_with_spender(counter, limit, left, end)
+                    self._merge_with_spender(counter, ticket, limit, left, end)
                 if left <= counter.floor:
                     counter.floor, counter.freshest = left, ticket
                 counter.reckon()
@@ -1744,10 +1773,10 @@ class ClosePacer:
         # The path is charged to another counter than the one it was thought to share (or was not known yet).
         if counter is not None:
             self._detach(key, counter)
-        chosen = self._closest_above(limit, left, end, exclude=None, slack=0)
+        chosen = self._closest_above(limit, left, end)
         if chosen is not None:
             # Several counters the answer could continue: pace them as one until their answers tell them apart.
-            for other in self._plausible(limit, left, end, exclude=chosen, slack=0):
+            for other in self._plausible(limit, left, end, exclude=chosen):
                 self._merge(chosen, other)
             chosen.paths.add(key)
             self._by_path[key] = chosen
@@ -1757,24 +1786,26 @@ class ClosePacer:
         else:
             self._new_counter(key, reading, now)
 
-    def _closest_above(self, limit: int, left: int, end: float, exclude: Optional[_Counter], slack: int) -> Optional[_Counter]:
+    def _closest_above(self, limit: int, left: int, end: float) -> Optional[_Counter]:
         """The counter this answer continues: same limit, a window ending at the same moment, and a count just
         above ``left`` (no further above than the requests in flight can explain)."""
-        plausible = self._plausible(limit, left, end, exclude, slack)
+        plausible = self._plausible(limit, left, end, exclude=None)
         return min(plausible, key=lambda c: c.floor - left) if plausible else None
 
-    def _plausible(self, limit: int, left: int, end: float, exclude: Optional[_Counter], slack: int) -> List[_Counter]:
+    def _plausible(self, limit: int, left: int, end: float, exclude: Optional[_Counter]) -> List[_Counter]:
         return [
             c for c in self._counters
-            if c is not exclude and c.limit == limit and c.window_known and abs(c.window_end - end) <= _WINDOW_TOLERANCE_S
-            and 0 < c.floor - left <= 2 + len(c.in_flight) + slack
+            if c is not exclude and c.ends_with(limit, end) and 0 < c.floor - left <= 2 + len(c.in_flight)
         ]
 
-    def _merge_with_spender(self, counter: _Counter, limit: int, left: int, end: float) -> None:
-        """Another counter's paths spent this one: they are one counter."""
-        other = self._closest_above(limit, left, end, exclude=counter, slack=len(counter.in_flight) + counter.limit)
-        if other is not None:  # else spent by another client of the key or organisation: the floor says enough
-            self._merge(counter, other)
+    def _merge_with_spender(self, counter: _Counter, ticket: _Ticket, limit: int, left: int, end: float) -> None:
+        """Another counter's paths spent this one: they are one counter. It is the one of the same limit and end
+        whose count is nearest this answer's; it may already be below it (counted later), by at most the requests
+        sent since this one left."""
+        sent_since = self._seq - ticket.seq
+        others = [c for c in self._counters if c is not counter and c.ends_with(limit, end) and c.floor - left >= -sent_since]
+        if others:  # else spent by another client of the key or organisation: the floor says enough
+            self._merge(counter, min(others, key=lambda c: abs(c.floor - left)))
 
     def _merge(self, counter: _Counter, other: _Counter) -> None:
         counter.absorb(other)

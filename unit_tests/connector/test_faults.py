@@ -12,12 +12,14 @@ its latest content). Also:
 What `test_resilience.py` already covers (the wait after a 429 of each header style, one transient fault on one
 stream, 401/403 handling, secrets, the shared request budget) is not repeated here.
 
-The lone-fault scenarios run at once, each in a thread against a simulator of its own (``fault_scenarios``): they
-mostly wait on their retries' backoff. Each test raises what its scenario raised. The every-fault read runs on its
+The lone-fault scenarios run at once, each in a thread against a simulator of its own (``fault_scenarios``): part
+of their time is their retries' backoff. Each test raises what its scenario raised. The every-fault read runs on its
 own: with a 1.5 s read timeout it must not share the process with five other syncs and their simulators.
 
 The connector is built from the manifest as a dict (the same manifest `SourceCloseCom` reads), so a test can lower
 the requester's read timeout (120 s in the manifest) to provoke client timeouts with the simulator's `slow` fault.
+Every read here also lowers the exponential backoff's factor (2 in the manifest: 4 s before the first retry, then 8 s;
+the CDK adds 1 s to each): what these tests prove is that nothing is lost or repeated, not how long a retry waits.
 """
 
 from __future__ import annotations
@@ -70,9 +72,16 @@ CHANGES = [
 # --------------------------------------------------------------------------------------------- helpers
 
 
+# 0.1 s before the first retry, then 0.2 s, 0.4 s (each plus the CDK's 1 s).
+BACKOFF_FACTOR = 0.05
+
+
 def manifest(read_timeout: Optional[float] = None) -> dict:
-    """The connector's manifest, optionally with a shorter read timeout on the shared requester."""
+    """The connector's manifest with a short backoff, optionally with a shorter read timeout on the shared requester."""
     chosen = copy.deepcopy(MANIFEST)
+    backoff = [b for b in chosen["definitions"]["close_rules"]["backoff_strategies"] if b["type"] == "ExponentialBackoffStrategy"]
+    assert len(backoff) == 1, "the manifest's error rules no longer back off exponentially"
+    backoff[0]["factor"] = BACKOFF_FACTOR
     if read_timeout is not None:
         requester = chosen["definitions"]["requester"]
         assert "read_timeout_in_seconds" in requester, "the shared requester no longer sets a read timeout"
@@ -102,7 +111,7 @@ def read(
         streams=[s for s in catalog.streams if wanted is None or s.stream.name in wanted]
     )
     source = ConcurrentDeclarativeSource(
-        catalog=chosen, config=config, state=state, source_config=copy.deepcopy(source_manifest or MANIFEST)
+        catalog=chosen, config=config, state=state, source_config=source_manifest or manifest()
     )
     output = entrypoint_wrapper.read(source, dict(config), chosen, state, expecting_exception=expect_errors)
     if not expect_errors:
@@ -164,8 +173,8 @@ FAULTS = {
     "429 with X-Rate-Limit headers and the legacy body": (
         {"kind": "429", "burst": 1}, {"header_style": "x-rate-limit", "legacy_429_body": True}
     ),
-    # With reset 0 the connector falls back to its exponential backoff (5 s, then 9 s, 17 s for the same
-    # request): single 429s keep the case short.
+    # With reset 0 the connector falls back to its exponential backoff (shortened here, see `BACKOFF_FACTOR`):
+    # single 429s keep the case short.
     "429 with reset 0": ({"kind": "429", "burst": 0, "reset": 0}, {}),
     "500 502 503 504": ({"kind": "5xx"}, {}),
     "slow answer past the read timeout": ({"kind": "slow", "delay_s": 3}, {}),
@@ -194,7 +203,7 @@ def install(sim, fault: str, phase: str) -> Counter:
 
 # Each read carries one fault kind (the four 5xx statuses count as one: each hits its own endpoint). Every kind
 # meets a read, slow answers and truncated bodies in the middle of walks; pairs keep the file fast, as every
-# retry of a 5xx, a timeout or a broken body waits 4 s plus 1 s.
+# retry of a 5xx, a timeout or a broken body waits (1.1 s or more, see `BACKOFF_FACTOR`).
 PAIRS = [
     ("429 with RateLimit header", "429 with lower-case ratelimit; fractional reset"),
     ("429 with X-Rate-Limit headers and the legacy body", "429 with reset 0"),
@@ -228,7 +237,7 @@ def lone_fault_scenario(sim, catalog: ConfiguredAirbyteCatalog, first_fault: str
 @pytest.fixture(scope="module")
 def fault_scenarios(catalog) -> Dict[tuple, Optional[BaseException]]:
     """Each pair's scenario, all at once, each against a simulator of its own: a scenario spends most of its time
-    in the backoff of its retries (4 s plus 1 s each), so they share that time instead of adding it up. What each
+    in the backoff of its retries, so they share that time instead of adding it up. What each
     scenario raised is raised by its test."""
     with contextlib.ExitStack() as stack:
         sims = {pair: stack.enter_context(Simulator(**NO_LIMIT)) for pair in PAIRS}

@@ -219,3 +219,67 @@ def test_two_views_of_one_counter_merged_keep_the_room_close_shows():
     assert counter_of(pacer, "activity/call/") is email
     sent_and_answered(pacer, "activity/email/", 60, 48, 8)
     assert email.remaining == 48
+
+
+def test_a_first_answer_counted_before_a_busy_counters_sends_one_request_at_a_time_until_the_next_tells():
+    """Close counted a newcomer's first request before a burst of another path's, whose answers came back first:
+    its answer shows more left than that counter and fits none. It may be that counter seen earlier, so the path
+    sends one request at a time until an answer tells; a drop its own request does not explain makes them one,
+    though that answer too was counted before the busy path's last."""
+    pacer = ClosePacer(None)
+    sent_and_answered(pacer, "activity/email/", 60, 59, 8)
+    newcomer = request("activity/call/")
+    pacer.acquire(newcomer)
+    burst = [request("activity/email/") for _ in range(20)]
+    for sent in burst:
+        pacer.acquire(sent)
+    # Close counted the newcomer first (58 left), then the burst (57 down to 38); the burst is answered first.
+    for index, sent in enumerate(burst):
+        pacer.learn(answer(sent, 60, 57 - index, 8))
+    pacer.learn(answer(newcomer, 60, 58, 8))
+    assert counter_of(pacer, "activity/call/") is not counter_of(pacer, "activity/email/")
+
+    second = request("activity/call/")
+    pacer.acquire(second)
+    third = threading.Thread(target=pacer.acquire, args=(request("activity/call/"),), daemon=True)
+    third.start()
+    third.join(0.3)
+    assert third.is_alive(), "a second request left before the first answer of the path's counter was confirmed"
+    # Close counted the second at 37 left, then three more of activity/email/, answered first (36 to 34).
+    for remaining in (36, 35, 34):
+        sent_and_answered(pacer, "activity/email/", 60, remaining, 8)
+    pacer.learn(answer(second, 60, 37, 8))
+    assert counter_of(pacer, "activity/call/") is counter_of(pacer, "activity/email/")
+    third.join(1.0)
+    assert not third.is_alive(), "the path stayed held once its counter was known"
+
+
+def test_a_path_with_a_counter_of_its_own_is_let_loose_by_its_second_answer():
+    """A counter of the same limit ending with another's is held to one request at a time only until its next
+    answer: a drop its own request explains confirms it, and it sends what its window has left."""
+    pacer = ClosePacer(None)
+    sent_and_answered(pacer, "lead/", 60, 59, 8)
+    sent_and_answered(pacer, "opportunity/", 60, 59, 8)  # the same limit and end as lead/'s: it may be lead/'s
+    sent_and_answered(pacer, "opportunity/", 60, 58, 8)  # its own request explains the drop: a counter of its own
+    assert counter_of(pacer, "opportunity/") is not counter_of(pacer, "lead/")
+    burst = threading.Thread(target=lambda: [pacer.acquire(request("opportunity/")) for _ in range(10)], daemon=True)
+    burst.start()
+    burst.join(1.0)
+    assert not burst.is_alive(), "a confirmed counter with 58 left let out fewer than 10 requests"
+
+
+def test_an_answer_late_on_its_way_back_is_of_the_window_its_request_left_in():
+    """An answer's end (its arrival plus the rounded-up `reset`) is late by its way back, which on a busy machine
+    can pass the tolerance. Its request left early in the known window, so Close counted it there: its high count
+    (counted before the others) does not start a new window that would forget what others spent in this one."""
+    pacer = ClosePacer(None)
+    sent_and_answered(pacer, "activity/email/", 60, 59, 8)
+    burst = [request("activity/email/") for _ in range(20)]
+    for sent in burst:
+        pacer.acquire(sent)
+    # Close counted the burst's first at 58 left, then 10 requests of another client, then the other 19 (47 to 29).
+    for index, sent in enumerate(burst[1:]):
+        pacer.learn(answer(sent, 60, 47 - index, 8))
+    assert counter_of(pacer, "activity/email/").remaining == 29
+    pacer.learn(answer(burst[0], 60, 58, 9.5))  # answered last, after a long way back
+    assert counter_of(pacer, "activity/email/").remaining == 29
