@@ -1355,6 +1355,12 @@ class CloseKeyAuth(BasicHttpAuthenticator):
     def token(self) -> str:
         if RejectedKeys.includes(self.config):
             raise AirbyteTracedException(message=self.rejected_message, failure_type=FailureType.config_error)
+        return self._signed
+
+    @functools.cached_property
+    def _signed(self) -> str:
+        """The header value, made once: the config does not change during a run, and its templates are costly
+        to evaluate for every request."""
         token = super().token
         encoded = token.split(" ", 1)[1]
         if filter_secrets(encoded) == encoded:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import gc
 import json
 import re
 import subprocess
@@ -211,17 +212,22 @@ def test_dockerfile_entrypoint_is_the_console_script() -> None:
     assert dockerfile_pairs("ENV").get("AIRBYTE_ENTRYPOINT") == " ".join(dockerfile_entrypoint())
 
 
-def test_the_console_script_lets_a_thread_keep_the_gil_longer_then_runs_the_connector(monkeypatch) -> None:
+def test_the_console_script_sets_the_gil_interval_and_the_collector_then_runs_the_connector(monkeypatch) -> None:
     from source_close_com import run as entry
 
     ran = []
-    monkeypatch.setattr(entry, "run", lambda: ran.append(sys.getswitchinterval()))
-    previous = sys.getswitchinterval()
+    monkeypatch.setattr(entry, "run", lambda: ran.append((sys.getswitchinterval(), gc.get_threshold(), gc.get_freeze_count())))
+    previous = sys.getswitchinterval(), gc.get_threshold()
     try:
         entry.main()
     finally:
-        sys.setswitchinterval(previous)
-    assert ran == [entry.THREAD_SWITCH_INTERVAL_S] and entry.THREAD_SWITCH_INTERVAL_S > previous
+        sys.setswitchinterval(previous[0])
+        gc.set_threshold(*previous[1])
+        gc.unfreeze()
+    (interval, threshold, frozen), = ran
+    assert interval == entry.THREAD_SWITCH_INTERVAL_S > previous[0]
+    assert threshold == (entry.GC_YOUNGEST_THRESHOLD, *previous[1][1:]) and entry.GC_YOUNGEST_THRESHOLD > previous[1][0]
+    assert frozen > 0, "the objects alive at start were not frozen out of collection"
 
 
 def test_dockerignore_keeps_the_build_context_to_the_package() -> None:
