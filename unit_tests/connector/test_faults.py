@@ -18,37 +18,31 @@ own: with a 1.5 s read timeout it must not share the process with five other syn
 
 The connector is built from the manifest as a dict (the same manifest `SourceCloseCom` reads), so a test can lower
 the requester's read timeout (120 s in the manifest) to provoke client timeouts with the simulator's `slow` fault.
-Every read here also lowers the exponential backoff's factor (2 in the manifest: 4 s before the first retry, then 8 s;
-the CDK adds 1 s to each): what these tests prove is that nothing is lost or repeated, not how long a retry waits.
+Every read here also shortens the exponential backoff (`harness.manifest`): what these tests prove is that nothing
+is lost or repeated, not how long a retry waits.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import threading
 import time
 from collections import Counter
 from datetime import timedelta
-from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
-import yaml
 
 from airbyte_cdk.models import ConfiguredAirbyteCatalog, FailureType, TraceType, Type
-from airbyte_cdk.sources.declarative.concurrent_declarative_source import ConcurrentDeclarativeSource
 from airbyte_cdk.test import entrypoint_wrapper
 
 import source_close_com.run  # noqa: F401  (registers the manifest's custom components module)
 from close_simulator.testing import Simulator
-from unit_tests.harness import NO_LIMIT, ReadResult, alongside, assert_ground_truth, at_once, catalog_for
+from unit_tests.harness import NO_LIMIT, ReadResult, alongside, assert_ground_truth, at_once, catalog_for, manifest, source
 from unit_tests.helpers.times import parse
 
 START = "2021-01-01"
-MANIFEST_PATH = Path(source_close_com.run.__file__).with_name("manifest.yaml")
-MANIFEST = yaml.load(MANIFEST_PATH.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 # A few streams that between them use the main ways the connector pages: offset pages (users, activities,
 # opportunities), the lead query (leads), the contact search cursor (contacts), task windows (lead_tasks).
@@ -72,23 +66,6 @@ CHANGES = [
 # --------------------------------------------------------------------------------------------- helpers
 
 
-# 0.1 s before the first retry, then 0.2 s, 0.4 s (each plus the CDK's 1 s).
-BACKOFF_FACTOR = 0.05
-
-
-def manifest(read_timeout: Optional[float] = None) -> dict:
-    """The connector's manifest with a short backoff, optionally with a shorter read timeout on the shared requester."""
-    chosen = copy.deepcopy(MANIFEST)
-    backoff = [b for b in chosen["definitions"]["close_rules"]["backoff_strategies"] if b["type"] == "ExponentialBackoffStrategy"]
-    assert len(backoff) == 1, "the manifest's error rules no longer back off exponentially"
-    backoff[0]["factor"] = BACKOFF_FACTOR
-    if read_timeout is not None:
-        requester = chosen["definitions"]["requester"]
-        assert "read_timeout_in_seconds" in requester, "the shared requester no longer sets a read timeout"
-        requester["read_timeout_in_seconds"] = read_timeout
-    return chosen
-
-
 @pytest.fixture(scope="module")
 def catalog(simulator) -> ConfiguredAirbyteCatalog:
     """Every stream, incremental where supported. Every simulator here has the same organisation (seed 7,
@@ -110,10 +87,8 @@ def read(
     chosen = ConfiguredAirbyteCatalog(
         streams=[s for s in catalog.streams if wanted is None or s.stream.name in wanted]
     )
-    source = ConcurrentDeclarativeSource(
-        catalog=chosen, config=config, state=state, source_config=source_manifest or manifest()
-    )
-    output = entrypoint_wrapper.read(source, dict(config), chosen, state, expecting_exception=expect_errors)
+    connector = source(config, chosen, state, source_manifest or manifest())
+    output = entrypoint_wrapper.read(connector, dict(config), chosen, state, expecting_exception=expect_errors)
     if not expect_errors:
         assert not output.errors, "the read failed: " + "; ".join(
             f"{e.trace.error.message} / {e.trace.error.internal_message}" for e in output.errors
@@ -173,7 +148,7 @@ FAULTS = {
     "429 with X-Rate-Limit headers and the legacy body": (
         {"kind": "429", "burst": 1}, {"header_style": "x-rate-limit", "legacy_429_body": True}
     ),
-    # With reset 0 the connector falls back to its exponential backoff (shortened here, see `BACKOFF_FACTOR`):
+    # With reset 0 the connector falls back to its exponential backoff (shortened here, see `harness.manifest`):
     # single 429s keep the case short.
     "429 with reset 0": ({"kind": "429", "burst": 0, "reset": 0}, {}),
     "500 502 503 504": ({"kind": "5xx"}, {}),
@@ -203,7 +178,7 @@ def install(sim, fault: str, phase: str) -> Counter:
 
 # Each read carries one fault kind (the four 5xx statuses count as one: each hits its own endpoint). Every kind
 # meets a read, slow answers and truncated bodies in the middle of walks; pairs keep the file fast, as every
-# retry of a 5xx, a timeout or a broken body waits (1.1 s or more, see `BACKOFF_FACTOR`).
+# retry of a 5xx, a timeout or a broken body waits (1.1 s or more, see `harness.manifest`).
 PAIRS = [
     ("429 with RateLimit header", "429 with lower-case ratelimit; fractional reset"),
     ("429 with X-Rate-Limit headers and the legacy body", "429 with reset 0"),
