@@ -1735,7 +1735,8 @@ class ClosePacer:
     def _new_counter(self, key: str, reading: RateLimitReading, now: float) -> _Counter:
         counter = _Counter(reading.limit, now + reading.reset, reading.remaining, reading.reset)
         counter.spent = reading.limit - reading.remaining  # this request and whatever else Close counted
-        counter.unconfirmed = any(c.ends_with(reading.limit, counter.window_end) for c in self._counters)
+        # (An answer without a window, `reset` 0, tells of no counter it could share.)
+        counter.unconfirmed = reading.reset > 0 and any(c.ends_with(reading.limit, counter.window_end) for c in self._counters)
         counter.paths.add(key)
         self._by_path[key] = counter
         self._counters.append(counter)
@@ -1751,6 +1752,7 @@ class ClosePacer:
             counter.window_s = max(counter.window_s, reading.reset)
             if reading.reset == 0:  # refilled as of now (or no limit at all): nothing to learn of the grouping
                 counter.floor, counter.freshest, counter.window_end, counter.window_known = left, ticket, now, True
+                counter.unconfirmed = False
                 counter.reckon()
                 return
             in_window = counter.holds(end, ticket.sent_at)

@@ -283,3 +283,15 @@ def test_an_answer_late_on_its_way_back_is_of_the_window_its_request_left_in():
     assert counter_of(pacer, "activity/email/").remaining == 29
     pacer.learn(answer(burst[0], 60, 58, 9.5))  # answered last, after a long way back
     assert counter_of(pacer, "activity/email/").remaining == 29
+
+
+def test_paths_whose_answers_name_no_window_are_never_held_to_one_request_at_a_time():
+    """An answer with `reset` 0 (a counter with room, or no limit at all) tells of no window another path could share:
+    a second path answered so sends as many requests at once as the first."""
+    pacer = ClosePacer(None)
+    sent_and_answered(pacer, "activity/email/", 1_000_000, 999_999, 0)
+    sent_and_answered(pacer, "activity/note/", 1_000_000, 999_999, 0)  # as the first: a counter of its own
+    burst = threading.Thread(target=lambda: [pacer.acquire(request("activity/note/")) for _ in range(10)], daemon=True)
+    burst.start()
+    burst.join(1.0)
+    assert not burst.is_alive(), "a path answered with reset 0 was held to one request at a time"
