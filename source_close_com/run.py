@@ -504,7 +504,7 @@ THREAD_SWITCH_INTERVAL_S = 0.02
 
 # Python's cyclic garbage collector runs its youngest generation every 700 allocations, and every tenth of those
 # runs the next; a sync allocates millions of objects (each page's JSON), so the whole heap (the CDK's and the
-# manifest's objects, alive for the whole run) was walked 25 times: 7-8 CPU-s of a 25-30 CPU-s paced full sync
+# manifest's objects, alive for the whole run) was walked 25 times: 6-8 CPU-s of a 25-30 CPU-s paced full sync
 # (bench_pacing, `path` at 240). What exists once the connector is loaded is frozen out of collection, and the
 # youngest generation waits for 50,000 allocations (about 1.3 CPU-s in all). Set by `main` only, as above.
 GC_YOUNGEST_THRESHOLD = 50_000
