@@ -5,12 +5,15 @@ The rule is the one docs/close-com.md states, encoded here once for every test t
 * activities (cursor ``date_created``) re-read ``lookback_window_days`` (1 by default), for late edits;
 * the event log (``events``, ``deleted_records``) re-reads 10 minutes, since Close consolidates events in place;
 * leads re-read the minute of the state, since Close's lead query compares dates to the minute;
-* every other stream asks ``__gte`` the state: only the records equal to it come again.
+* every other stream asks ``__gte`` the state: only the records equal to it come again;
+* and whatever the cursor, the object streams' replay of the event log fetches again the activities edited shortly
+  before the saved position (``edited_lately``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
 
 ACTIVITY_CURSOR = "date_created"
 EVENT_LOG_STREAMS = frozenset({"events", "deleted_records"})
@@ -35,6 +38,19 @@ def reread_floor(stream: str, cursor: str, state: datetime, lookback_days: float
     if stream == "leads":
         return state.replace(second=0, microsecond=0)
     return state
+
+
+# The replay reads the event log from the stream's saved position less 10 minutes, and the newest window saves its end
+# less the 10-minute settling time: an activity edited in the 20 minutes before a sync is fetched again by the next,
+# whatever its `date_created` (the simulator's history has edits up to the last millisecond before midnight UTC).
+REPLAY_REREAD = timedelta(minutes=20)
+
+
+def edited_lately(record: Mapping[str, Any], margin: timedelta = timedelta(minutes=10)) -> bool:
+    """Whether the replay may bring ``record`` again: edited within ``REPLAY_REREAD`` of now, plus ``margin`` for
+    the test's own reads."""
+    updated = record.get("date_updated")
+    return bool(updated) and parse(updated) >= datetime.now(timezone.utc) - REPLAY_REREAD - margin
 
 
 def config_lookback_days(config) -> float:
