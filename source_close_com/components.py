@@ -1567,10 +1567,9 @@ class _Counter:
         late by Close's rounding of ``reset`` and by its way back (long on a busy machine, while its thread waits
         for the interpreter), never early: an end within the tolerance is this window's, and so is a later one
         of a request that left well before this window's end (Close counted it in this window)."""
-        if not self.window_known:
-            return False
-        late = end - self.window_end
-        return abs(late) <= _WINDOW_TOLERANCE_S or (late > 0 and sent_at < self.window_end - _WINDOW_TOLERANCE_S)
+        if self.ends_with(self.limit, end):
+            return True
+        return self.window_known and end > self.window_end and sent_at < self.window_end - _WINDOW_TOLERANCE_S
 
     def may_send(self, reserved: int, now: float) -> bool:
         """Room left beyond ``reserved``, and no request of an unconfirmed counter on its way (one that never

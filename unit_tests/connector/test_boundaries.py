@@ -21,17 +21,15 @@ import re
 import threading
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Dict, List
 from urllib.parse import parse_qs, urlsplit
 
 import requests.adapters
-import yaml
 
 from airbyte_cdk.models import AirbyteStateMessageSerializer
 
 from source_close_com.components import SETTLING_TIME
-from unit_tests.harness import NO_LIMIT, alongside, id_diff, sync
+from unit_tests.harness import MANIFEST, NO_LIMIT, alongside, id_diff, sync
 from unit_tests.helpers.catalogs import only
 from unit_tests.helpers.times import config_lookback_days, edited_lately, parse, reread_floor
 
@@ -41,7 +39,6 @@ LOG_STREAMS = {"deleted_records"}
 # Close logs no edits of these activities, so the simulator refuses to make one.
 UNEDITABLE = {"created_activities", "task_completed_activities", "lead_merge_activities"}
 
-MANIFEST = Path(__file__).resolve().parents[2] / "source_close_com" / "manifest.yaml"
 ACTIVITY_KINDS = {
     "created_activities": "created", "note_activities": "note", "email_thread_activities": "emailthread",
     "email_activities": "email", "sms_activities": "sms", "call_activities": "call",
@@ -96,8 +93,7 @@ def mutate_at(sim, moment: datetime, change: dict) -> dict:
 def spellings(moment: datetime) -> Dict[str, str]:
     """`moment` in each cursor format of the manifest that can spell it exactly, as Close writes it (`+00:00`, not
     `+0000`): all five for a midnight, the two with a fraction for any instant."""
-    manifest = yaml.safe_load(MANIFEST.read_text())
-    formats = manifest["definitions"]["close_datetime_formats"]
+    formats = MANIFEST["definitions"]["close_datetime_formats"]
     assert set(formats) == set(SPELLINGS), f"the manifest's cursor formats changed: {formats}"
     out = {}
     for fmt in formats:

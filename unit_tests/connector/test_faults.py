@@ -35,11 +35,10 @@ from typing import Dict, List, Optional
 import pytest
 
 from airbyte_cdk.models import ConfiguredAirbyteCatalog, FailureType, TraceType, Type
-from airbyte_cdk.test import entrypoint_wrapper
 
 import source_close_com.run  # noqa: F401  (registers the manifest's custom components module)
 from close_simulator.testing import Simulator
-from unit_tests.harness import NO_LIMIT, ReadResult, alongside, assert_ground_truth, at_once, catalog_for, manifest, source
+from unit_tests.harness import NO_LIMIT, ReadResult, alongside, assert_ground_truth, at_once, catalog_for, manifest, sync
 from unit_tests.helpers.times import parse
 
 START = "2021-01-01"
@@ -82,18 +81,11 @@ def read(
     expect_errors: bool = False,
 ) -> ReadResult:
     """One read through the CDK entrypoint, of the named streams (all by default)."""
-    config = {"requests_per_second": 500, **config}
     wanted = set(streams) if streams is not None else None
     chosen = ConfiguredAirbyteCatalog(
         streams=[s for s in catalog.streams if wanted is None or s.stream.name in wanted]
     )
-    connector = source(config, chosen, state, source_manifest or manifest())
-    output = entrypoint_wrapper.read(connector, dict(config), chosen, state, expecting_exception=expect_errors)
-    if not expect_errors:
-        assert not output.errors, "the read failed: " + "; ".join(
-            f"{e.trace.error.message} / {e.trace.error.internal_message}" for e in output.errors
-        )
-    return ReadResult.of(output)
+    return sync(config, catalog=chosen, state=state, expect_errors=expect_errors, source_manifest=source_manifest or manifest())
 
 
 def stream_names(catalog: ConfiguredAirbyteCatalog) -> List[str]:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping
 
+from source_close_com.components import SETTLING_TIME
+
 ACTIVITY_CURSOR = "date_created"
 EVENT_LOG_STREAMS = frozenset({"events", "deleted_records"})
 EVENT_LOG_REREAD = timedelta(minutes=10)
@@ -40,10 +42,10 @@ def reread_floor(stream: str, cursor: str, state: datetime, lookback_days: float
     return state
 
 
-# The replay reads the event log from the stream's saved position less 10 minutes, and the newest window saves its end
-# less the 10-minute settling time: an activity edited in the 20 minutes before a sync is fetched again by the next,
+# The newest window saves its end less the settling time, and the replay reads the event log from the saved position
+# less the settling time again: an activity edited in the 20 minutes before a sync is fetched again by the next,
 # whatever its `date_created` (the simulator's history has edits up to the last millisecond before midnight UTC).
-REPLAY_REREAD = timedelta(minutes=20)
+REPLAY_REREAD = 2 * SETTLING_TIME
 
 
 def edited_lately(record: Mapping[str, Any], margin: timedelta = timedelta(minutes=10)) -> bool:
